@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	copysync "github.com/copyd/copyd/sync"
+)
+
+// cmdSync copies every pair once and exits: 0 all good, 1 some files
+// failed, 2 usage or config error.
+func cmdSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	f, pos, err := parseCommon("sync", args)
+	if err != nil {
+		return usageError(stdout, stderr, err)
+	}
+	cfg, err := f.loadConfig(pos)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitUsage
+	}
+	log := newLogger(stderr, cfg.Log.Level, cfg.Log.Format)
+	progress := new(copysync.Progress)
+	stopBar := func() {}
+	if showProgress(f.progress, stderr) && !f.dryRun {
+		stopBar = startProgressBar(ctx, stderr, progress)
+	}
+	sum, err := copysync.Sync(ctx, cfg.Pairs, copysync.Options{
+		Workers:  cfg.Workers,
+		DryRun:   f.dryRun,
+		Plan:     stdout,
+		Log:      log,
+		Progress: progress,
+	})
+	stopBar()
+	fmt.Fprintln(stdout, summaryLine(sum, f.dryRun))
+	switch {
+	case ctx.Err() != nil:
+		log.Error("interrupted; files copied so far are complete, run again to finish")
+		return exitFailed
+	case err != nil:
+		log.Error("sync failed", "err", err)
+		return exitFailed
+	case sum.Failed > 0:
+		return exitFailed
+	}
+	return exitOK
+}
+
+// summaryLine is the one line every sync ends with.
+func summaryLine(s copysync.Summary, dryRun bool) string {
+	secs := s.Duration.Seconds()
+	rate := 0.0
+	if secs > 0 {
+		rate = float64(s.Bytes) / 1e6 / secs
+	}
+	verb := "copied"
+	if dryRun {
+		verb = "would copy"
+	}
+	line := fmt.Sprintf("%s %s (%s), skipped %d (%d up to date, %d special), failed %d",
+		verb, plural(s.Copied, "file"), humanBytes(s.Bytes), s.UpToDate+s.Special, s.UpToDate, s.Special, s.Failed)
+	if s.Deleted > 0 || s.Archived > 0 {
+		line += fmt.Sprintf(", deleted %d, archived %d", s.Deleted, s.Archived)
+	}
+	return line + fmt.Sprintf(", %.2f s, %.1f MB/s", secs, rate)
+}
+
+// plural spells "1 file", "2 files".
+func plural(n int64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// humanBytes formats n in decimal units, as file managers and rsync do.
+func humanBytes(n int64) string {
+	const unit = 1000
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	v, suffix := float64(n), "kMGTPE"
+	i := -1
+	for v >= unit && i < len(suffix)-1 {
+		v /= unit
+		i++
+	}
+	return fmt.Sprintf("%.1f %cB", v, suffix[i])
+}
+
+// showProgress decides whether to draw a progress bar on w.
+func showProgress(when string, w io.Writer) bool {
+	switch when {
+	case "always":
+		return true
+	case "never":
+		return false
+	}
+	f, ok := w.(*os.File)
+	return ok && isTerminal(f)
+}
+
+// progressInterval is how often the bar redraws.
+const progressInterval = 200 * time.Millisecond

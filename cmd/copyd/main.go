@@ -1,0 +1,84 @@
+// Command copyd keeps backup folders in step with their sources. See
+// README.md and docs/ for the commands, or run "copyd help".
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit codes shared by every command.
+const (
+	exitOK     = 0 // success
+	exitFailed = 1 // some files failed (each in the log), or the run failed
+	exitUsage  = 2 // usage or config error
+)
+
+const usage = `copyd keeps backup folders in step with their sources.
+
+Usage:
+  copyd sync    [-c FILE | SRC DST] [flags]   copy once, then exit
+  copyd check   [-c FILE | SRC DST]           validate the config and print the plan
+  copyd version                               print the version
+
+Flags (sync):
+  -c, --config FILE       config file (default %s)
+      --workers N         concurrent copies across all pairs
+      --dry-run           print what would be copied or deleted, change nothing
+      --delete            mirror deletions (remove destination files the source lacks)
+      --exclude PATTERN   leave paths matching PATTERN alone (gitignore syntax; repeatable)
+      --checksum          compare contents, not only size and modification time
+      --fsync=BOOL        flush every file to disk before it counts as copied
+      --log-level LEVEL   debug, info, warn or error
+      --log-format FMT    text or json
+      --progress WHEN     auto (on a terminal), always or never
+
+Exit codes: 0 success, 1 some files failed (each is in the log), 2 usage or config error.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run executes one command line and returns its exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintf(stderr, usage, defaultConfigPath())
+		return exitUsage
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "sync":
+		return cmdSync(ctx, rest, stdout, stderr)
+	case "check":
+		return cmdCheck(rest, stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "copyd", version())
+		return exitOK
+	case "help", "-h", "--help", "-help":
+		fmt.Fprintf(stdout, usage, defaultConfigPath())
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "copyd: unknown command %q; run \"copyd help\" for the list\n", cmd)
+	return exitUsage
+}
+
+// usageError prints a one-line usage problem and returns exitUsage; a
+// request for help (-h) prints the usage and returns exitOK.
+func usageError(stdout, stderr io.Writer, err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(stdout, usage, defaultConfigPath())
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "copyd: %v\n", err)
+	return exitUsage
+}

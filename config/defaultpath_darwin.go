@@ -1,0 +1,3 @@
+package config
+
+func defaultPath() string { return "/Library/Application Support/copyd/config.yaml" }

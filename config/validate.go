@@ -1,0 +1,87 @@
+package config
+
+import (
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// validate reports every problem in c, a config with paths made absolute
+// and defaults applied. It resolves the pairs' sources (see checkPairs).
+func validate(c *Config, r *report) {
+	checkSettings(c, r)
+	checkPairs(c, r)
+}
+
+func checkSettings(c *Config, r *report) {
+	if c.Workers < 1 {
+		r.add("workers", ErrBadValue, "%d is too few; use 1 or more", c.Workers)
+	}
+	if c.Settle < 0 {
+		r.add("settle", ErrBadValue, "%s is negative; use 0 or more", fmtDuration(c.Settle))
+	}
+	switch _, given := r.lines["max_delay"]; {
+	case c.MaxDelay <= 0:
+		r.add("max_delay", ErrBadValue, "%s is too short; use a duration above 0, such as 10s", fmtDuration(c.MaxDelay))
+	case c.MaxDelay < c.Settle && given:
+		r.add("max_delay", ErrBadValue, "%s is shorter than settle (%s); make it at least as long as settle",
+			fmtDuration(c.MaxDelay), fmtDuration(c.Settle))
+	case c.MaxDelay < c.Settle:
+		r.add("settle", ErrBadValue, "%s is longer than max_delay (%s by default); shorten settle or set a longer max_delay",
+			fmtDuration(c.Settle), fmtDuration(c.MaxDelay))
+	}
+	if c.Rescan < 0 || (c.Rescan > 0 && c.Rescan < time.Second) {
+		r.add("rescan", ErrBadValue, "%s is too short; use 1s or more, or 0 to turn periodic rescans off", fmtDuration(c.Rescan))
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
+		r.add("log.level", ErrBadValue, "%q is not a log level; use debug, info, warn or error", c.Log.Level)
+	}
+	if !slices.Contains([]string{"text", "json"}, c.Log.Format) {
+		r.add("log.format", ErrBadValue, "%q is not a log format; use text or json", c.Log.Format)
+	}
+	if c.Status.Listen != "" && !validListen(c.Status.Listen) {
+		r.add("status.listen", ErrBadValue,
+			`%q is not a host:port address; write one such as 127.0.0.1:9471, or "" to turn the status endpoint off`, c.Status.Listen)
+	}
+}
+
+// validListen accepts host:port with a numeric port from 1 to 65535 and an
+// empty host (every interface), an IP address or a host name.
+func validListen(s string) bool {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return false
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return false
+	}
+	if host == "" || net.ParseIP(host) != nil {
+		return true
+	}
+	for _, label := range strings.Split(host, ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+		for _, ch := range label {
+			if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// fmtDuration writes d the way a user writes it: "1h", "90s", "250ms",
+// not time.Duration's "1h0m0s".
+func fmtDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}

@@ -1,0 +1,205 @@
+package sync
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"time"
+)
+
+// planFile decides what the regular file rel needs: nothing, new metadata,
+// or a copy (queued on the pool).
+func (r *pairRun) planFile(ctx context.Context, rel string, src, dst fs.FileInfo, in *dirMeta) {
+	if dst != nil && dst.Mode().IsRegular() && dst.Size() == src.Size() {
+		sameTime := dst.ModTime().Equal(src.ModTime())
+		if sameTime && !r.pair.Checksum {
+			r.fixMetadata(rel, src, dst)
+			return
+		}
+		if r.pair.Checksum {
+			r.submit(ctx, rel, func(ctx context.Context) { r.compareAndCopy(ctx, rel, src, dst, in) })
+			return
+		}
+	}
+	r.queueCopy(ctx, rel, src, dst, in)
+}
+
+// queueCopy counts a file as to be copied and queues the copy.
+func (r *pairRun) queueCopy(ctx context.Context, rel string, src, dst fs.FileInfo, in *dirMeta) {
+	r.progress.FilesQueued.Add(1)
+	r.progress.BytesQueued.Add(src.Size())
+	if r.dryRun {
+		r.planLine("copy", rel)
+		r.progress.FilesDone.Add(1)
+		r.progress.BytesDone.Add(src.Size())
+		return
+	}
+	r.submit(ctx, rel, func(ctx context.Context) { r.copyOne(ctx, rel, src, dst, in) })
+}
+
+func (r *pairRun) submit(ctx context.Context, rel string, job Job) {
+	if err := r.queue.Submit(ctx, job); err != nil {
+		r.log.Debug("not queued", "path", rel, "err", err)
+	}
+}
+
+// copyOne copies one file with retries and records the outcome.
+func (r *pairRun) copyOne(ctx context.Context, rel string, src, dst fs.FileInfo, in *dirMeta) {
+	start := time.Now()
+	var n int64
+	o := r.writeOptions(ctx, rel, dst)
+	handedOff := false
+	if r.commit != nil {
+		o.handoff = func(tmpPath string, n int64) error {
+			handedOff = true // the committer renames and counts it
+			return r.commit.add(ctx, commitItem{tmpPath: tmpPath, rel: rel, replace: o.replace, in: in, bytes: n})
+		}
+	}
+	ok := r.retry(ctx, "copy", rel, func() (err error) {
+		n, err = copyFile(ctx, r.srcPath(rel), r.dstPath(rel), o)
+		return err
+	})
+	if !ok || handedOff {
+		return
+	}
+	in.changed.Store(true)
+	r.progress.FilesDone.Add(1)
+	r.progress.BytesDone.Add(n)
+	r.log.Debug("copied", "path", rel, "bytes", n, "dur", time.Since(start))
+}
+
+// compareAndCopy compares contents (checksum: true) and copies only when
+// they differ; equal contents get their metadata fixed instead.
+func (r *pairRun) compareAndCopy(ctx context.Context, rel string, src, dst fs.FileInfo, in *dirMeta) {
+	same, err := sameContent(r.srcPath(rel), r.dstPath(rel))
+	if err == nil && same {
+		r.fixMetadata(rel, src, dst)
+		return
+	}
+	if err != nil && !errIsNotExist(err) {
+		r.log.Debug("compare failed; copying", "path", rel, "err", err)
+	}
+	r.progress.FilesQueued.Add(1)
+	r.progress.BytesQueued.Add(src.Size())
+	if r.dryRun {
+		r.planLine("copy", rel, "(content differs)")
+		r.progress.FilesDone.Add(1)
+		return
+	}
+	r.copyOne(ctx, rel, src, dst, in)
+}
+
+// sameContent compares two files byte by byte.
+func sameContent(a, b string) (bool, error) {
+	fa, err := os.Open(a)
+	if err != nil {
+		return false, err
+	}
+	defer fa.Close()
+	fb, err := os.Open(b)
+	if err != nil {
+		return false, err
+	}
+	defer fb.Close()
+	ba, bb := make([]byte, 256<<10), make([]byte, 256<<10)
+	for {
+		na, erra := io.ReadFull(fa, ba)
+		nb, errb := io.ReadFull(fb, bb)
+		if na != nb || !bytes.Equal(ba[:na], bb[:nb]) {
+			return false, nil
+		}
+		if errors.Is(erra, io.EOF) || errors.Is(erra, io.ErrUnexpectedEOF) {
+			return errors.Is(errb, io.EOF) || errors.Is(errb, io.ErrUnexpectedEOF), nil
+		}
+		if erra != nil {
+			return false, erra
+		}
+		if errb != nil {
+			return false, errb
+		}
+	}
+}
+
+// fixMetadata brings an up-to-date file's mode (and owner, as root) in step
+// without copying it, and counts it as up to date.
+func (r *pairRun) fixMetadata(rel string, src, dst fs.FileInfo) {
+	r.progress.UpToDate.Add(1)
+	mask := fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky
+	needMode := dst.Mode()&mask != src.Mode()&mask
+	needOwner := r.owner && !sameOwner(src, dst)
+	needTime := !dst.ModTime().Equal(src.ModTime())
+	if !needMode && !needOwner && !needTime {
+		return
+	}
+	if r.dryRun {
+		r.planLine("attrs", rel)
+		return
+	}
+	p := r.dstPath(rel)
+	var err error
+	if needOwner {
+		if uid, gid, ok := owner(src); ok {
+			err = lchown(p, uid, gid)
+		}
+	}
+	if err == nil && (needMode || needOwner) {
+		err = os.Chmod(p, src.Mode()&mask)
+	}
+	if err == nil && needTime {
+		err = os.Chtimes(p, time.Time{}, src.ModTime())
+	}
+	if err != nil {
+		r.fail("set metadata", rel, err)
+	}
+}
+
+// planSymlink queues the symlink rel unless the destination already holds a
+// symlink with the same target text.
+func (r *pairRun) planSymlink(ctx context.Context, rel string, dst fs.FileInfo, in *dirMeta) {
+	if dst != nil && dst.Mode()&fs.ModeSymlink != 0 {
+		want, err1 := os.Readlink(r.srcPath(rel))
+		have, err2 := os.Readlink(r.dstPath(rel))
+		if err1 == nil && err2 == nil && want == have {
+			r.progress.UpToDate.Add(1)
+			return
+		}
+	}
+	r.progress.FilesQueued.Add(1)
+	if r.dryRun {
+		target, _ := os.Readlink(r.srcPath(rel))
+		r.planLine("link", rel, "->", target)
+		r.progress.FilesDone.Add(1)
+		return
+	}
+	r.submit(ctx, rel, func(ctx context.Context) {
+		o := r.writeOptions(ctx, rel, dst)
+		if r.retry(ctx, "copy symlink", rel, func() error { return copySymlink(r.srcPath(rel), r.dstPath(rel), o) }) {
+			in.changed.Store(true)
+			r.progress.FilesDone.Add(1)
+			r.log.Debug("symlink copied", "path", rel)
+		}
+	})
+}
+
+// writeOptions says how to write rel over what the destination holds (dst,
+// nil if nothing): a folder in the way needs delete or archive; an old file
+// goes to the archive when one is set.
+func (r *pairRun) writeOptions(ctx context.Context, rel string, dst fs.FileInfo) writeOptions {
+	o := writeOptions{fsync: r.pair.Fsync, owner: r.owner}
+	switch {
+	case dst == nil:
+	case dst.IsDir():
+		o.replace = func() error {
+			if !r.pair.Delete && r.pair.Archive == "" {
+				return ErrTypeConflict
+			}
+			return r.removeOrArchive(ctx, rel)
+		}
+	case r.pair.Archive != "":
+		o.replace = func() error { return r.removeOrArchive(ctx, rel) }
+	}
+	return o
+}

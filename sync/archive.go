@@ -1,0 +1,133 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"syscall"
+)
+
+// archiveStamp is the suffix format of archived names: "report.pdf" becomes
+// "report.pdf.2026-11-27T055300Z" (UTC, no colons: valid on every OS).
+const archiveStamp = "2006-01-02T150405Z"
+
+// removeOrArchive takes the destination entry rel out of the way: into the
+// archive folder when the pair has one, otherwise removed (a folder with
+// everything in it; symlinks are removed, never followed).
+func (r *pairRun) removeOrArchive(ctx context.Context, rel string) error {
+	p := r.dstPath(rel)
+	if r.pair.Archive == "" {
+		return os.RemoveAll(p)
+	}
+	to, err := r.archivePath(rel)
+	if err != nil {
+		return err
+	}
+	if err := moveTo(ctx, p, to); err != nil {
+		return fmt.Errorf("archive: %w", err)
+	}
+	r.progress.Archived.Add(1)
+	r.log.Debug("archived", "path", rel, "to", to)
+	return nil
+}
+
+// archivePath returns a free name for rel in the archive folder, making its
+// parent folders.
+func (r *pairRun) archivePath(rel string) (string, error) {
+	base := filepath.Join(r.pair.Archive, filepath.FromSlash(rel)) + "." + r.started.UTC().Format(archiveStamp)
+	if err := os.MkdirAll(filepath.Dir(base), 0o755); err != nil {
+		return "", err
+	}
+	p := base
+	for i := 1; ; i++ {
+		if _, err := os.Lstat(p); errIsNotExist(err) {
+			return p, nil
+		}
+		p = fmt.Sprintf("%s-%d", base, i)
+	}
+}
+
+// moveTo renames from to to; across filesystems it copies (files and
+// symlinks atomically, folders entry by entry) and then removes from.
+func moveTo(ctx context.Context, from, to string) error {
+	err := os.Rename(from, to)
+	if !errors.Is(err, syscall.EXDEV) {
+		return err
+	}
+	fi, err := os.Lstat(from)
+	if err != nil {
+		return err
+	}
+	switch {
+	case fi.IsDir():
+		if err := os.Mkdir(to, fi.Mode().Perm()|0o700); err != nil {
+			return err
+		}
+		entries, err := readDir(from)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			if err := moveTo(ctx, filepath.Join(from, e.Name()), filepath.Join(to, e.Name())); err != nil {
+				return err
+			}
+		}
+		return os.Remove(from)
+	case fi.Mode()&fs.ModeSymlink != 0:
+		err = copySymlink(from, to, writeOptions{})
+	case fi.Mode().IsRegular():
+		_, err = copyFile(ctx, from, to, writeOptions{fsync: true})
+	default:
+		return os.Remove(from) // a FIFO or the like: nothing to keep
+	}
+	if err != nil {
+		return err
+	}
+	return os.Remove(from)
+}
+
+// deleteExtras removes (or archives) what the destination has and the
+// source does not, unless a brake is on: nothing is deleted while the
+// source root is empty and the destination is not, or after a source folder
+// could not be read (its entries would look deleted).
+func (r *pairRun) deleteExtras(ctx context.Context) {
+	if !r.pair.Delete || len(r.extras) == 0 {
+		return
+	}
+	switch {
+	case r.brake != "":
+		r.log.Error("deleting nothing: "+r.brake+"; is the source disk mounted? copyd deletes again once the source has files",
+			"entries", len(r.extras))
+		return
+	case r.readFailed:
+		r.log.Error("deleting nothing: a source folder could not be read, so its files would look deleted; fix the error above",
+			"entries", len(r.extras))
+		return
+	case r.isPaused():
+		return
+	}
+	sort.Slice(r.extras, func(i, j int) bool { return r.extras[i].rel < r.extras[j].rel })
+	for _, x := range r.extras {
+		if r.dryRun {
+			action := "delete"
+			if r.pair.Archive != "" {
+				action = "archive"
+			}
+			r.planLine(action, x.rel)
+			r.progress.Deleted.Add(1)
+			continue
+		}
+		r.submit(ctx, x.rel, func(ctx context.Context) {
+			if r.retry(ctx, "delete", x.rel, func() error { return r.removeOrArchive(ctx, x.rel) }) {
+				x.in.changed.Store(true)
+				r.progress.Deleted.Add(1)
+				r.log.Debug("deleted", "path", x.rel)
+			}
+		})
+	}
+	r.queue.Wait()
+}

@@ -1,0 +1,174 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// writeOptions say how a file reaches its final name.
+type writeOptions struct {
+	fsync bool // fsync the data before the rename
+	owner bool // give the copy the source's owner and group (root only)
+	// replace is called just before the rename when the destination already
+	// holds something under the final name (archive it, or make way for a
+	// file where a folder was); nil means plain overwrite.
+	replace func() error
+	// handoff, when set, takes over a complete temp file (with its size)
+	// instead of fsync and rename: a committer flushes many at once. If it
+	// returns an error the temp file is removed.
+	handoff func(tmpPath string, n int64) error
+}
+
+// finishTemp puts a complete temp file under its final name.
+func finishTemp(tmpPath, dst string, replace func() error) error {
+	if replace != nil {
+		if err := replace(); err != nil {
+			return err
+		}
+	}
+	return rename(tmpPath, dst)
+}
+
+// removeTemp removes a temp file that will not be used.
+func removeTemp(tmpPath string) { os.Remove(tmpPath) }
+
+// copyFilePortable is copyFile written with the os package only: the
+// implementation on systems without a native one (copyfile_linux.go).
+func copyFilePortable(ctx context.Context, src, dst string, o writeOptions) (n int64, err error) {
+	in, err := openSource(src)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return 0, ErrSourceGone
+		}
+		if errors.Is(err, syscall.ELOOP) { // became a symlink since the scan
+			return 0, ErrSourceChanged
+		}
+		return 0, err // *fs.PathError already names op and path
+	}
+	defer in.Close()
+	before, err := in.Stat()
+	if err != nil {
+		return 0, err
+	}
+	if !before.Mode().IsRegular() {
+		return 0, ErrSourceChanged
+	}
+	tmpPath := filepath.Join(filepath.Dir(dst), tempName(filepath.Base(dst)))
+	tmp, err := createExclusive(tmpPath)
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()        // a second Close is harmless
+			os.Remove(tmpPath) // never leave a partial file behind
+		}
+	}()
+	if n, err = copyData(ctx, tmp, in, before); err != nil {
+		return n, fmt.Errorf("copy data: %w", err)
+	}
+	if err = unchangedSince(src, in, before); err != nil {
+		return n, err
+	}
+	if err = setMetadata(tmp, before, o.owner); err != nil {
+		return n, err
+	}
+	if o.fsync && o.handoff == nil {
+		if err = tmp.Sync(); err != nil { // data on disk before a name points at it
+			return n, err
+		}
+	}
+	if err = tmp.Close(); err != nil { // close before rename: Windows requires it
+		return n, err
+	}
+	// Times last: closing a file does not touch them, but writing does.
+	if err = os.Chtimes(tmpPath, time.Time{}, before.ModTime()); err != nil {
+		return n, err
+	}
+	if o.handoff != nil {
+		return n, o.handoff(tmpPath, n)
+	}
+	return n, finishTemp(tmpPath, dst, o.replace)
+}
+
+// unchangedSince returns ErrSourceChanged when the file at path is no
+// longer the one opened as f (replaced by a rename) or f changed since
+// before was taken (written, truncated, touched).
+func unchangedSince(path string, f *os.File, before fs.FileInfo) error {
+	now, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	byName, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return ErrSourceGone
+	}
+	if err != nil {
+		return err
+	}
+	if now.Size() != before.Size() || !now.ModTime().Equal(before.ModTime()) || !os.SameFile(now, byName) {
+		return ErrSourceChanged
+	}
+	return nil
+}
+
+// setMetadata gives the open temp file f the source's permission bits and,
+// when owner is set, its owner. chown comes first: it clears set-id bits.
+func setMetadata(f *os.File, src fs.FileInfo, withOwner bool) error {
+	if withOwner {
+		if uid, gid, ok := owner(src); ok {
+			if err := f.Chown(uid, gid); err != nil {
+				return err
+			}
+		}
+	}
+	return f.Chmod(src.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky))
+}
+
+// copySymlink makes dst a symlink with the target text of the symlink src,
+// atomically (a temp link renamed over dst), never following either.
+func copySymlink(src, dst string, o writeOptions) error {
+	target, err := os.Readlink(src)
+	if errors.Is(err, fs.ErrNotExist) {
+		return ErrSourceGone
+	}
+	if err != nil {
+		return err
+	}
+	fi, err := os.Lstat(src)
+	if errors.Is(err, fs.ErrNotExist) {
+		return ErrSourceGone
+	}
+	if err != nil {
+		return err
+	}
+	tmpPath := filepath.Join(filepath.Dir(dst), tempName(filepath.Base(dst)))
+	if err := os.Symlink(target, tmpPath); err != nil {
+		return err
+	}
+	err = finishSymlink(tmpPath, dst, fi, o)
+	if err != nil {
+		os.Remove(tmpPath)
+	}
+	return err
+}
+
+func finishSymlink(tmpPath, dst string, fi fs.FileInfo, o writeOptions) error {
+	if o.owner {
+		if uid, gid, ok := owner(fi); ok {
+			if err := lchown(tmpPath, uid, gid); err != nil {
+				return err
+			}
+		}
+	}
+	if err := setLinkTime(tmpPath, fi.ModTime()); err != nil {
+		return err
+	}
+	return finishTemp(tmpPath, dst, o.replace)
+}

@@ -1,0 +1,74 @@
+package sync
+
+import (
+	"io/fs"
+	"os"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// dirMeta is a destination folder whose mode, owner and times are set after
+// its contents are complete (writing into a folder changes its mtime).
+type dirMeta struct {
+	rel     string
+	src     fs.FileInfo // the source folder
+	dst     fs.FileInfo // the destination folder before this run; nil if created
+	changed atomic.Bool // an entry was created, replaced or removed in it
+}
+
+// depth counts the path elements of rel ("" is the root, depth 0).
+func (d *dirMeta) depth() int {
+	if d.rel == "" {
+		return 0
+	}
+	return strings.Count(d.rel, "/") + 1
+}
+
+// finishDirs sets every folder's mode, owner and mtime, deepest first so
+// that a parent's mtime is set after its children are final. With fsync it
+// makes the folders' entries (creations, renames) durable: one filesystem
+// flush at the end where there is one, else one fsync per changed folder,
+// never one per file.
+func (r *pairRun) finishDirs() {
+	dirs := r.dirs
+	sort.Slice(dirs, func(i, j int) bool { return dirs[i].depth() > dirs[j].depth() })
+	for _, d := range dirs {
+		if err := r.finishDir(d); err != nil {
+			r.fail("set folder metadata", d.rel, err)
+		}
+	}
+	if r.pair.Fsync && r.flush != nil {
+		if err := r.flush(); err != nil {
+			r.fail("fsync", "", err)
+		}
+	}
+}
+
+func (r *pairRun) finishDir(d *dirMeta) error {
+	p := r.dstPath(d.rel)
+	mode := d.src.Mode() & (fs.ModePerm | fs.ModeSetgid | fs.ModeSticky)
+	fresh := d.dst == nil
+	if fresh || d.dst.Mode()&(fs.ModePerm|fs.ModeSetgid|fs.ModeSticky) != mode {
+		if err := os.Chmod(p, mode); err != nil {
+			return err
+		}
+	}
+	if r.owner && (fresh || !sameOwner(d.src, d.dst)) {
+		if uid, gid, ok := owner(d.src); ok {
+			if err := lchown(p, uid, gid); err != nil {
+				return err
+			}
+		}
+	}
+	if fresh || d.changed.Load() || !d.dst.ModTime().Equal(d.src.ModTime()) {
+		if err := os.Chtimes(p, time.Time{}, d.src.ModTime()); err != nil {
+			return err
+		}
+	}
+	if r.pair.Fsync && r.flush == nil && (fresh || d.changed.Load()) {
+		return syncDir(p)
+	}
+	return nil
+}

@@ -1,0 +1,23 @@
+// Package sync is copyd's engine: it scans source folders, decides what
+// changed, and copies files into their destinations atomically with one
+// bounded worker pool shared fairly by every pair. Import it as copysync:
+//
+//	import copysync "github.com/copyd/copyd/sync"
+//
+// The directory is sync/ and the package is sync because Go expects a
+// package's name to match its path (rclone's fs/sync does the same);
+// importers always spell it copysync so the code greps one way and the
+// standard library's sync keeps its own name. Inside this package, "sync"
+// is the standard one.
+//
+// Guarantees: a file under its final name in a destination is always
+// complete (temp file in the destination folder, then rename); a source that
+// changed while it was copied is discarded and copied again; symlinks are
+// recreated, never followed, on either side; nothing is deleted while a
+// source root is empty and its destination is not, or after a source folder
+// could not be read. Per-file failures are [*FileError] values: logged once,
+// counted, and never stop the other files.
+//
+// Goroutines: [Sync] owns all it starts and returns only after they ended.
+// A [Pool] owns its workers; [Pool.Close] waits for them.
+package sync

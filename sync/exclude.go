@@ -1,0 +1,35 @@
+package sync
+
+import (
+	"strings"
+
+	"github.com/go-git/go-git/v5/plumbing/format/gitignore"
+)
+
+// excluder decides which paths a pair leaves alone, with gitignore syntax
+// (go-git's matcher: negation, anchoring with "/", "**", directory-only
+// patterns). Excluded paths are neither copied nor deleted.
+type excluder struct {
+	m gitignore.Matcher // nil when there are no patterns
+}
+
+func newExcluder(patterns []string) *excluder {
+	if len(patterns) == 0 {
+		return &excluder{}
+	}
+	ps := make([]gitignore.Pattern, 0, len(patterns))
+	for _, p := range patterns {
+		ps = append(ps, gitignore.ParsePattern(p, nil))
+	}
+	return &excluder{m: gitignore.NewMatcher(ps)}
+}
+
+// excluded reports whether rel (slash-separated, relative to the source
+// root) is excluded. Patterns also match through excluded parents, so a file
+// inside "cache/" is excluded even when asked about on its own.
+func (e *excluder) excluded(rel string, isDir bool) bool {
+	if e.m == nil || rel == "" || rel == "." {
+		return false
+	}
+	return e.m.Match(strings.Split(rel, "/"), isDir)
+}

@@ -1,0 +1,168 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/copyd/copyd/config"
+)
+
+// pairRun is the state of one pair during one pass over its tree.
+type pairRun struct {
+	pair     config.Pair
+	excl     *excluder
+	queue    *Queue
+	log      *slog.Logger
+	progress *Progress
+	dryRun   bool
+	plan     io.Writer
+	planMu   *sync.Mutex
+	owner    bool         // preserve owner and group (running as root)
+	started  time.Time    // names archived files
+	commit   *committer   // batches fsyncs (fsync: true on Linux); nil: per file
+	flush    func() error // flushes the destination filesystem; nil where unsupported
+
+	mu         sync.Mutex
+	dirs       []*dirMeta   // every destination folder seen, for the metadata pass
+	extras     []extra      // destination entries with no source counterpart
+	failures   []*FileError // the first maxListedFailures
+	readFailed bool         // a source folder could not be read: delete nothing
+	brake      string       // why deletions are refused, "" when they are not
+
+	paused atomic.Pointer[error] // set when the destination refuses writes
+}
+
+// extra is a destination entry whose source counterpart is gone.
+type extra struct {
+	rel   string
+	isDir bool
+	in    *dirMeta
+}
+
+// srcPath and dstPath turn a slash-separated relative path into an absolute one.
+func (r *pairRun) srcPath(rel string) string {
+	return filepath.Join(r.pair.Source, filepath.FromSlash(rel))
+}
+
+func (r *pairRun) dstPath(rel string) string {
+	return filepath.Join(r.pair.Destination, filepath.FromSlash(rel))
+}
+
+// fail records a final failure on rel: one log line, counted, listed.
+func (r *pairRun) fail(op, rel string, err error) {
+	fe := &FileError{Pair: r.pair.Name, Op: op, Path: rel, Err: err}
+	r.progress.Failed.Add(1)
+	r.log.Error(op+" failed", "path", rel, "err", err)
+	r.mu.Lock()
+	if len(r.failures) < maxListedFailures {
+		r.failures = append(r.failures, fe)
+	}
+	r.mu.Unlock()
+}
+
+// pause stops the pair after the destination refused a write (full,
+// read-only): every later write would fail the same way.
+func (r *pairRun) pause(op, rel string, err error) {
+	if r.paused.CompareAndSwap(nil, &err) {
+		r.log.Error("destination refuses writes; pair stopped, free space or fix the destination and run again",
+			"path", rel, "op", op, "err", err)
+	}
+	r.progress.Failed.Add(1)
+	r.mu.Lock()
+	if len(r.failures) < maxListedFailures {
+		r.failures = append(r.failures, &FileError{Pair: r.pair.Name, Op: op, Path: rel, Err: err})
+	}
+	r.mu.Unlock()
+}
+
+func (r *pairRun) isPaused() bool { return r.paused.Load() != nil }
+
+// planLine prints one dry-run line: an action and a quoted path.
+func (r *pairRun) planLine(action, rel string, extra ...string) {
+	r.planMu.Lock()
+	defer r.planMu.Unlock()
+	line := fmt.Sprintf("%-7s %s: %s", action, r.pair.Name, strconv.Quote(rel))
+	for _, e := range extra {
+		line += " " + e
+	}
+	fmt.Fprintln(r.plan, line)
+}
+
+// retry runs op until it succeeds or fails for good, and handles the
+// outcome: a vanished source is dropped, a source that changed is copied
+// again after a short pause (a few times), transient errors are retried
+// with back-off, a full or read-only destination pauses the pair.
+func (r *pairRun) retry(ctx context.Context, opName, rel string, op func() error) bool {
+	changed, transient := 0, 0
+	for {
+		if r.isPaused() {
+			return false
+		}
+		err := op()
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		var wait time.Duration
+		switch classify(err) {
+		case kindDrop:
+			r.log.Debug("source vanished", "path", rel, "op", opName)
+			return false
+		case kindChanged:
+			if changed++; changed > maxChangedRetries {
+				r.fail(opName, rel, fmt.Errorf("gave up after %d tries: %w", changed, err))
+				return false
+			}
+			wait = changedBackoff << (changed - 1)
+			r.log.Debug("source changed while copying; copying again", "path", rel)
+		case kindRetry:
+			if transient++; transient > maxTransientRetries {
+				r.fail(opName, rel, err)
+				return false
+			}
+			wait = transientBackoff << (transient - 1)
+			r.log.Warn(opName+" failed; will retry", "path", rel, "err", err, "in", wait)
+		case kindPause:
+			r.pause(opName, rel, err)
+			return false
+		default:
+			r.fail(opName, rel, err)
+			return false
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// One-shot retry policy; the daemon reschedules through its queue instead.
+const (
+	maxChangedRetries   = 5
+	changedBackoff      = 100 * time.Millisecond
+	maxTransientRetries = 2
+	transientBackoff    = time.Second
+)
+
+// relJoin joins a folder's relative path and a name, slash-separated.
+func relJoin(dir, name string) string {
+	if dir == "" {
+		return name
+	}
+	return dir + "/" + name
+}
+
+// errIsNotExist reports whether err says a path does not exist.
+func errIsNotExist(err error) bool { return errors.Is(err, os.ErrNotExist) }

@@ -1,0 +1,120 @@
+package sync
+
+import (
+	"context"
+	"sync"
+)
+
+// Job is one unit of work run by a pool worker. ctx is the pool's context:
+// it is cancelled when the pool's owner gives up.
+type Job func(ctx context.Context)
+
+// Pool runs jobs on a fixed number of workers shared by every pair. Each
+// pair submits through its own [Queue]; workers take jobs from the queues in
+// turn, so a pair with a million pending files does not starve a pair with
+// one. A Queue holds a bounded number of pending jobs: Submit blocks when it
+// is full, which throttles the scanners that feed it.
+type Pool struct {
+	ctx    context.Context
+	mu     sync.Mutex
+	wake   *sync.Cond // a job was queued, or the pool closed
+	queues []*Queue   // queues with at least one pending job, in turn order
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// NewPool starts n workers (n < 1 counts as 1). Jobs receive ctx. Call
+// [Pool.Close] to stop the workers once every job was submitted.
+func NewPool(ctx context.Context, n int) *Pool {
+	p := &Pool{ctx: ctx}
+	p.wake = sync.NewCond(&p.mu)
+	for range max(n, 1) {
+		p.wg.Go(p.work)
+	}
+	return p
+}
+
+// Queue is one pair's line into a [Pool]. It is safe for concurrent use.
+type Queue struct {
+	pool    *Pool
+	slots   chan struct{} // one token per pending or running job: the bound
+	jobs    []Job         // pending, FIFO; guarded by pool.mu
+	running sync.WaitGroup
+}
+
+// NewQueue returns a queue that holds at most capacity pending jobs.
+func (p *Pool) NewQueue(capacity int) *Queue {
+	return &Queue{pool: p, slots: make(chan struct{}, max(capacity, 1))}
+}
+
+// Submit queues job, blocking while the queue is full. It returns ctx's
+// error if ctx ends first; the job is then not run. Submit after
+// [Pool.Close] panics (a programming error).
+func (q *Queue) Submit(ctx context.Context, job Job) error {
+	select {
+	case q.slots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	q.running.Add(1)
+	p := q.pool
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		panic("copysync: Submit after Pool.Close")
+	}
+	if len(q.jobs) == 0 {
+		p.queues = append(p.queues, q)
+	}
+	q.jobs = append(q.jobs, job)
+	p.mu.Unlock()
+	p.wake.Signal()
+	return nil
+}
+
+// Wait blocks until every job submitted so far has finished.
+func (q *Queue) Wait() { q.running.Wait() }
+
+// Close lets the workers finish the queued jobs and waits for them.
+func (p *Pool) Close() {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	p.wake.Broadcast()
+	p.wg.Wait()
+}
+
+func (p *Pool) work() {
+	for {
+		q, job := p.next()
+		if job == nil {
+			return
+		}
+		job(p.ctx)
+		<-q.slots
+		q.running.Done()
+	}
+}
+
+// next takes the first job of the queue whose turn it is and moves that
+// queue to the back of the line (round robin). It returns a nil job when the
+// pool is closed and nothing is left.
+func (p *Pool) next() (*Queue, Job) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for len(p.queues) == 0 {
+		if p.closed {
+			return nil, nil
+		}
+		p.wake.Wait()
+	}
+	q := p.queues[0]
+	job := q.jobs[0]
+	q.jobs[0] = nil
+	q.jobs = q.jobs[1:]
+	p.queues = p.queues[1:]
+	if len(q.jobs) > 0 {
+		p.queues = append(p.queues, q)
+	}
+	return q, job
+}

@@ -1,0 +1,191 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"syscall"
+)
+
+// dirItem is a source folder waiting to be scanned.
+type dirItem struct {
+	rel    string      // slash-separated, "" for the root
+	src    fs.FileInfo // the source folder
+	dst    fs.FileInfo // what the destination has under that name; nil if nothing
+	parent *dirMeta    // nil for the root
+}
+
+// readDir lists a folder without sorting it (the order does not matter and
+// sorting 100,000 names costs). A missing folder is an empty list.
+func readDir(dir string) ([]fs.DirEntry, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return f.ReadDir(-1)
+}
+
+// scanDir brings one folder in step: it makes the destination folder,
+// queues a copy for every file that differs, pushes the subfolders, removes
+// stale temp files and notes extra destination entries for deletion.
+func (r *pairRun) scanDir(ctx context.Context, it dirItem, push func(dirItem)) {
+	if r.isPaused() {
+		return
+	}
+	entries, err := readDir(r.srcPath(it.rel))
+	if err != nil {
+		if errIsNotExist(err) {
+			r.log.Debug("source folder vanished", "path", it.rel)
+			return
+		}
+		r.mu.Lock()
+		r.readFailed = true
+		r.mu.Unlock()
+		r.fail("read folder", it.rel, err)
+		return
+	}
+	meta := &dirMeta{rel: it.rel, src: it.src, dst: it.dst}
+	if !r.makeDir(ctx, it, meta) {
+		return
+	}
+	var dstEntries map[string]fs.DirEntry
+	if meta.dst != nil {
+		dstEntries, err = r.readDestDir(it.rel)
+		if err != nil {
+			r.fail("read destination folder", it.rel, err)
+			return
+		}
+	}
+	if !r.dryRun {
+		r.mu.Lock()
+		r.dirs = append(r.dirs, meta)
+		r.mu.Unlock()
+	}
+	if it.rel == "" && r.pair.Delete && len(entries) == 0 && len(dstEntries) > 0 {
+		r.mu.Lock()
+		r.brake = "the source folder is empty but its destination is not"
+		r.mu.Unlock()
+	}
+	for _, e := range entries {
+		if ctx.Err() != nil || r.isPaused() {
+			return
+		}
+		name := e.Name()
+		if isTemp(name) {
+			continue
+		}
+		rel := relJoin(it.rel, name)
+		var dst fs.FileInfo
+		if de, ok := dstEntries[name]; ok {
+			delete(dstEntries, name) // what remains afterwards is extra
+			if dst, err = de.Info(); err != nil && !errIsNotExist(err) {
+				r.fail("stat destination", rel, err)
+				continue
+			}
+		}
+		if r.excl.excluded(rel, e.IsDir()) {
+			continue // neither copied nor deleted
+		}
+		src, err := e.Info()
+		if err != nil {
+			if !errIsNotExist(err) {
+				r.fail("stat", rel, err)
+			}
+			continue
+		}
+		switch {
+		case src.IsDir():
+			push(dirItem{rel: rel, src: src, dst: dst, parent: meta})
+		case src.Mode().IsRegular():
+			r.planFile(ctx, rel, src, dst, meta)
+		case src.Mode()&fs.ModeSymlink != 0:
+			r.planSymlink(ctx, rel, dst, meta)
+		default:
+			r.progress.Special.Add(1)
+			r.log.Debug("special file skipped", "path", rel, "mode", src.Mode().String())
+		}
+	}
+	r.noteExtras(it.rel, dstEntries, meta)
+}
+
+// readDestDir lists a destination folder by name.
+func (r *pairRun) readDestDir(rel string) (map[string]fs.DirEntry, error) {
+	list, err := readDir(r.dstPath(rel))
+	if errIsNotExist(err) || errors.Is(err, syscall.ENOTDIR) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]fs.DirEntry, len(list))
+	for _, e := range list {
+		m[e.Name()] = e
+	}
+	return m, nil
+}
+
+// makeDir makes sure the destination of folder it is a real folder (never a
+// symlink that would lead writes elsewhere). It reports whether the scan
+// can go on below it.
+func (r *pairRun) makeDir(ctx context.Context, it dirItem, meta *dirMeta) bool {
+	if it.dst != nil && it.dst.IsDir() {
+		return true
+	}
+	if r.dryRun {
+		if it.dst == nil {
+			r.planLine("mkdir", it.rel)
+		} else {
+			r.planLine("replace", it.rel, "(with a folder)")
+		}
+		meta.dst = nil
+		return true
+	}
+	p := r.dstPath(it.rel)
+	if it.dst != nil { // a file or symlink stands where the folder belongs
+		if !r.retry(ctx, "replace with folder", it.rel, func() error { return r.removeOrArchive(ctx, it.rel) }) {
+			return false
+		}
+	}
+	// Owner rwx while copyd fills it; finishDirs sets the real mode.
+	if err := os.Mkdir(p, it.src.Mode().Perm()|0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		if classify(err) == kindPause {
+			r.pause("mkdir", it.rel, err)
+		} else {
+			r.fail("mkdir", it.rel, err)
+		}
+		return false
+	}
+	if it.parent != nil {
+		it.parent.changed.Store(true)
+	}
+	meta.dst = nil
+	return true
+}
+
+// noteExtras handles destination entries that have no source counterpart:
+// stale temp files are removed now, excluded ones are kept, the rest are
+// remembered for deletion once the copies are done (delete: true).
+func (r *pairRun) noteExtras(dir string, left map[string]fs.DirEntry, meta *dirMeta) {
+	for name, e := range left {
+		rel := relJoin(dir, name)
+		if isTemp(name) {
+			if !r.dryRun {
+				if err := os.Remove(r.dstPath(rel)); err != nil && !errIsNotExist(err) {
+					r.log.Warn("stale temp file not removed", "path", rel, "err", err)
+				} else {
+					meta.changed.Store(true)
+					r.log.Debug("stale temp file removed", "path", rel)
+				}
+			}
+			continue
+		}
+		if !r.pair.Delete || r.excl.excluded(rel, e.IsDir()) {
+			continue
+		}
+		r.mu.Lock()
+		r.extras = append(r.extras, extra{rel: rel, isDir: e.IsDir(), in: meta})
+		r.mu.Unlock()
+	}
+}

@@ -1,0 +1,21 @@
+package sync
+
+import (
+	"io/fs"
+	"os"
+	"time"
+)
+
+func openSource(path string) (*os.File, error) { return os.Open(path) }
+
+func createExclusive(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+}
+
+func owner(fs.FileInfo) (uid, gid int, ok bool) { return 0, 0, false }
+func sameOwner(a, b fs.FileInfo) bool           { return true }
+func canChown() bool                            { return false }
+func lchown(string, int, int) error             { return nil }
+func setLinkTime(string, time.Time) error       { return nil }
+func rename(oldpath, newpath string) error      { return os.Rename(oldpath, newpath) }
+func syncDir(string) error                      { return nil } // Windows cannot fsync a directory handle

@@ -1,0 +1,64 @@
+package sync
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"strings"
+	"unicode/utf8"
+)
+
+// Temp files are named .<name>.copyd-<16 hex>.tmp so that they sort next to
+// the file they become, are hidden on Unix, and are recognised by isTemp.
+const (
+	tempInfix   = ".copyd-"
+	tempSuffix  = ".tmp"
+	tempRandLen = 16
+	maxNameLen  = 255 // bytes in one path component on every filesystem copyd targets
+	// tempOverhead is what the pattern adds around <name>.
+	tempOverhead = 1 + len(tempInfix) + tempRandLen + len(tempSuffix)
+)
+
+// tempName returns a fresh temp name for the final name name. A long name
+// is cut on a UTF-8 boundary so the result fits in maxNameLen bytes.
+func tempName(name string) string {
+	var b [tempRandLen / 2]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return "." + shorten(name, maxNameLen-tempOverhead) + tempInfix + hex.EncodeToString(b[:]) + tempSuffix
+}
+
+// shorten cuts s to at most n bytes without splitting a UTF-8 sequence (for
+// invalid UTF-8 it still never cuts more than 3 extra bytes).
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for i := 0; i < utf8.UTFMax-1 && cut > 0 && !utf8.RuneStart(s[cut]); i++ {
+		cut--
+	}
+	return s[:cut]
+}
+
+// isTemp reports whether name is one of copyd's temp files (current or left
+// by a crash). The check is strict so that a user's own ".x.tmp" is never
+// taken for one.
+func isTemp(name string) bool {
+	if !strings.HasPrefix(name, ".") || !strings.HasSuffix(name, tempSuffix) {
+		return false
+	}
+	rest := name[:len(name)-len(tempSuffix)]
+	if len(rest) < len(tempInfix)+tempRandLen {
+		return false
+	}
+	random := rest[len(rest)-tempRandLen:]
+	if !strings.HasSuffix(rest[:len(rest)-tempRandLen], tempInfix) {
+		return false
+	}
+	for i := 0; i < len(random); i++ {
+		c := random[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
