@@ -50,7 +50,7 @@ func (r *pairRun) submit(ctx context.Context, rel string, job Job) {
 func (r *pairRun) copyOne(ctx context.Context, rel string, src, dst fs.FileInfo, in *dirMeta) {
 	start := time.Now()
 	var n int64
-	o := r.writeOptions(ctx, rel, dst)
+	o := r.writeOptions(ctx, rel, dst, in)
 	handedOff := false
 	if r.commit != nil {
 		o.handoff = func(tmpPath string, n int64) error {
@@ -175,7 +175,7 @@ func (r *pairRun) planSymlink(ctx context.Context, rel string, dst fs.FileInfo, 
 		return
 	}
 	r.submit(ctx, rel, func(ctx context.Context) {
-		o := r.writeOptions(ctx, rel, dst)
+		o := r.writeOptions(ctx, rel, dst, in)
 		if r.retry(ctx, "copy symlink", rel, func() error { return copySymlink(r.srcPath(rel), r.dstPath(rel), o) }) {
 			in.changed.Store(true)
 			r.progress.FilesDone.Add(1)
@@ -187,8 +187,8 @@ func (r *pairRun) planSymlink(ctx context.Context, rel string, dst fs.FileInfo, 
 // writeOptions says how to write rel over what the destination holds (dst,
 // nil if nothing): a folder in the way needs delete or archive; an old file
 // goes to the archive when one is set.
-func (r *pairRun) writeOptions(ctx context.Context, rel string, dst fs.FileInfo) writeOptions {
-	o := writeOptions{fsync: r.pair.Fsync, owner: r.owner}
+func (r *pairRun) writeOptions(ctx context.Context, rel string, dst fs.FileInfo, in *dirMeta) writeOptions {
+	o := writeOptions{fsync: r.pair.Fsync, owner: r.owner, setgidDir: in.setgid}
 	switch {
 	case dst == nil:
 	case dst.IsDir():

@@ -15,6 +15,9 @@ import (
 type writeOptions struct {
 	fsync bool // fsync the data before the rename
 	owner bool // give the copy the source's owner and group (root only)
+	// setgidDir says the destination folder passes its group to new files,
+	// so the group must be set even when the source's matches ours.
+	setgidDir bool
 	// replace is called just before the rename when the destination already
 	// holds something under the final name (archive it, or make way for a
 	// file where a folder was); nil means plain overwrite.

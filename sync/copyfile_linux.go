@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"unsafe"
 
@@ -39,7 +40,10 @@ func copyFile(ctx context.Context, src, dst string, o writeOptions) (n int64, er
 		return 0, ErrSourceChanged
 	}
 	tmpPath := filepath.Join(filepath.Dir(dst), tempName(filepath.Base(dst)))
-	dfd, err := unix.Open(tmpPath, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	// Created with its final permission bits where the umask keeps them,
+	// which spares a chmod; the bits apply to later opens, not this one.
+	perm := before.Mode & 0o777
+	dfd, err := unix.Open(tmpPath, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, perm)
 	if err != nil {
 		return 0, &fs.PathError{Op: "create", Path: tmpPath, Err: err}
 	}
@@ -62,13 +66,17 @@ func copyFile(ctx context.Context, src, dst string, o writeOptions) (n int64, er
 	if err = sourceUnchanged(src, &before); err != nil {
 		return n, err
 	}
-	if o.owner {
+	chowned := false
+	if o.owner && (int(before.Uid) != euid || int(before.Gid) != egid || o.setgidDir) {
 		if err = unix.Fchown(dfd, int(before.Uid), int(before.Gid)); err != nil { // first: chown clears set-id bits
 			return n, &fs.PathError{Op: "chown", Path: tmpPath, Err: err}
 		}
+		chowned = true
 	}
-	if err = unix.Fchmod(dfd, before.Mode&07777); err != nil {
-		return n, &fs.PathError{Op: "chmod", Path: tmpPath, Err: err}
+	if before.Mode&07000 != 0 || perm&umask != 0 || chowned {
+		if err = unix.Fchmod(dfd, before.Mode&07777); err != nil {
+			return n, &fs.PathError{Op: "chmod", Path: tmpPath, Err: err}
+		}
 	}
 	if err = futimens(dfd, before.Mtim); err != nil {
 		return n, &fs.PathError{Op: "set times", Path: tmpPath, Err: err}
@@ -86,6 +94,22 @@ func copyFile(ctx context.Context, src, dst string, o writeOptions) (n int64, er
 		return n, o.handoff(tmpPath, n)
 	}
 	return n, finishTemp(tmpPath, dst, o.replace)
+}
+
+// The process's umask and identity, read once: a created file's mode is
+// perm &^ umask, and its owner is euid:egid.
+var (
+	umask = readUmask()
+	euid  = os.Geteuid()
+	egid  = os.Getegid()
+)
+
+// readUmask returns the umask. Setting it is the only way to read it; this
+// runs during package initialisation, before copyd creates any file.
+func readUmask() uint32 {
+	old := unix.Umask(0o022)
+	unix.Umask(old)
+	return uint32(old)
 }
 
 // sourceUnchanged returns ErrSourceChanged when path no longer names the

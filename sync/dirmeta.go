@@ -16,6 +16,7 @@ type dirMeta struct {
 	src     fs.FileInfo // the source folder
 	dst     fs.FileInfo // the destination folder before this run; nil if created
 	changed atomic.Bool // an entry was created, replaced or removed in it
+	setgid  bool        // the destination folder has the set-group-ID bit
 }
 
 // depth counts the path elements of rel ("" is the root, depth 0).

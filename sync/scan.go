@@ -16,17 +16,6 @@ type dirItem struct {
 	parent *dirMeta    // nil for the root
 }
 
-// readDir lists a folder without sorting it (the order does not matter and
-// sorting 100,000 names costs). A missing folder is an empty list.
-func readDir(dir string) ([]fs.DirEntry, error) {
-	f, err := os.Open(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return f.ReadDir(-1)
-}
-
 // scanDir brings one folder in step: it makes the destination folder,
 // queues a copy for every file that differs, pushes the subfolders, removes
 // stale temp files and notes extra destination entries for deletion.
@@ -34,7 +23,7 @@ func (r *pairRun) scanDir(ctx context.Context, it dirItem, push func(dirItem)) {
 	if r.isPaused() {
 		return
 	}
-	entries, err := readDir(r.srcPath(it.rel))
+	entries, err := listDir(r.srcPath(it.rel))
 	if err != nil {
 		if errIsNotExist(err) {
 			r.log.Debug("source folder vanished", "path", it.rel)
@@ -50,7 +39,7 @@ func (r *pairRun) scanDir(ctx context.Context, it dirItem, push func(dirItem)) {
 	if !r.makeDir(ctx, it, meta) {
 		return
 	}
-	var dstEntries map[string]fs.DirEntry
+	var dstEntries map[string]entry
 	if meta.dst != nil {
 		dstEntries, err = r.readDestDir(it.rel)
 		if err != nil {
@@ -72,29 +61,28 @@ func (r *pairRun) scanDir(ctx context.Context, it dirItem, push func(dirItem)) {
 		if ctx.Err() != nil || r.isPaused() {
 			return
 		}
-		name := e.Name()
+		name := e.name
 		if isTemp(name) {
 			continue
 		}
 		rel := relJoin(it.rel, name)
-		var dst fs.FileInfo
-		if de, ok := dstEntries[name]; ok {
+		de, inDst := dstEntries[name]
+		if inDst {
 			delete(dstEntries, name) // what remains afterwards is extra
-			if dst, err = de.Info(); err != nil && !errIsNotExist(err) {
-				r.fail("stat destination", rel, err)
-				continue
-			}
 		}
-		if r.excl.excluded(rel, e.IsDir()) {
-			continue // neither copied nor deleted
-		}
-		src, err := e.Info()
-		if err != nil {
-			if !errIsNotExist(err) {
-				r.fail("stat", rel, err)
-			}
+		if e.err != nil {
+			r.fail("stat", rel, e.err)
 			continue
 		}
+		src := e.info
+		if r.excl.excluded(rel, src.IsDir()) {
+			continue // neither copied nor deleted
+		}
+		if de.err != nil {
+			r.fail("stat destination", rel, de.err)
+			continue
+		}
+		dst := de.info
 		switch {
 		case src.IsDir():
 			push(dirItem{rel: rel, src: src, dst: dst, parent: meta})
@@ -111,17 +99,17 @@ func (r *pairRun) scanDir(ctx context.Context, it dirItem, push func(dirItem)) {
 }
 
 // readDestDir lists a destination folder by name.
-func (r *pairRun) readDestDir(rel string) (map[string]fs.DirEntry, error) {
-	list, err := readDir(r.dstPath(rel))
+func (r *pairRun) readDestDir(rel string) (map[string]entry, error) {
+	list, err := listDir(r.dstPath(rel))
 	if errIsNotExist(err) || errors.Is(err, syscall.ENOTDIR) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	m := make(map[string]fs.DirEntry, len(list))
+	m := make(map[string]entry, len(list))
 	for _, e := range list {
-		m[e.Name()] = e
+		m[e.name] = e
 	}
 	return m, nil
 }
@@ -131,6 +119,7 @@ func (r *pairRun) readDestDir(rel string) (map[string]fs.DirEntry, error) {
 // can go on below it.
 func (r *pairRun) makeDir(ctx context.Context, it dirItem, meta *dirMeta) bool {
 	if it.dst != nil && it.dst.IsDir() {
+		meta.setgid = it.dst.Mode()&fs.ModeSetgid != 0
 		return true
 	}
 	if r.dryRun {
@@ -161,13 +150,19 @@ func (r *pairRun) makeDir(ctx context.Context, it dirItem, meta *dirMeta) bool {
 		it.parent.changed.Store(true)
 	}
 	meta.dst = nil
+	// A folder inherits the set-group-ID bit (and so its files their
+	// group) from its parent: one lstat per folder tells the copies
+	// whether they must set their group.
+	if fi, err := os.Lstat(p); err == nil {
+		meta.setgid = fi.Mode()&fs.ModeSetgid != 0
+	}
 	return true
 }
 
 // noteExtras handles destination entries that have no source counterpart:
 // stale temp files are removed now, excluded ones are kept, the rest are
 // remembered for deletion once the copies are done (delete: true).
-func (r *pairRun) noteExtras(dir string, left map[string]fs.DirEntry, meta *dirMeta) {
+func (r *pairRun) noteExtras(dir string, left map[string]entry, meta *dirMeta) {
 	for name, e := range left {
 		rel := relJoin(dir, name)
 		if isTemp(name) {
@@ -181,11 +176,12 @@ func (r *pairRun) noteExtras(dir string, left map[string]fs.DirEntry, meta *dirM
 			}
 			continue
 		}
-		if !r.pair.Delete || r.excl.excluded(rel, e.IsDir()) {
+		isDir := e.info != nil && e.info.IsDir()
+		if !r.pair.Delete || r.excl.excluded(rel, isDir) {
 			continue
 		}
 		r.mu.Lock()
-		r.extras = append(r.extras, extra{rel: rel, isDir: e.IsDir(), in: meta})
+		r.extras = append(r.extras, extra{rel: rel, isDir: isDir, in: meta})
 		r.mu.Unlock()
 	}
 }

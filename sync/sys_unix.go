@@ -25,11 +25,13 @@ func createExclusive(path string) (*os.File, error) {
 
 // owner returns fi's owner and group; ok is false where there are none.
 func owner(fi fs.FileInfo) (uid, gid int, ok bool) {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return 0, 0, false
+	switch st := fi.Sys().(type) {
+	case *syscall.Stat_t: // from the os package
+		return int(st.Uid), int(st.Gid), true
+	case *unix.Stat_t: // from listDir
+		return int(st.Uid), int(st.Gid), true
 	}
-	return int(st.Uid), int(st.Gid), true
+	return 0, 0, false
 }
 
 // sameOwner reports whether a and b have the same owner and group.

@@ -1,0 +1,126 @@
+package sync
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestCopyFileSparse copies a 4 GiB file that holds 128 KiB of data: the
+// copy must keep the holes (a few blocks on disk, not 4 GiB) and the data.
+func TestCopyFileSparse(t *testing.T) {
+	t.Parallel()
+	const size = 4 << 30
+	data := map[int64][]byte{
+		1 << 30:      bytes.Repeat([]byte("at 1 GiB "), 7282), // ~64 KiB
+		size - 65536: bytes.Repeat([]byte{0xa5}, 65536),       // the last 64 KiB
+	}
+	holes := []int64{0, 1<<30 - 4096, 2 << 30, size - 65536 - 4096}
+	for _, c := range []string{"native"} { // the portable copier writes every hole as zeroes
+		t.Run(c, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			src, dst := filepath.Join(dir, "src"), filepath.Join(dir, "dst")
+			f, err := os.Create(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Truncate(size); err != nil {
+				f.Close()
+				t.Fatal(err)
+			}
+			for off, b := range data {
+				if _, err := f.WriteAt(b, off); err != nil {
+					f.Close()
+					t.Fatal(err)
+				}
+			}
+			if err := f.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if used := diskUsage(t, src); used >= size/2 {
+				t.Skipf("the filesystem of %s does not keep holes (%d bytes used)", dir, used)
+			}
+
+			n, err := copyFile(t.Context(), src, dst, writeOptions{})
+			if err != nil {
+				t.Fatalf("copyFile() error = %v", err)
+			}
+			if n != size {
+				t.Errorf("copyFile() = %d bytes, want %d", n, size)
+			}
+			if fi := lstat(t, dst); fi.Size() != size {
+				t.Errorf("dst size = %d, want %d", fi.Size(), size)
+			}
+			if used := diskUsage(t, dst); used > 16<<20 {
+				t.Errorf("dst uses %d bytes on disk, want the holes kept (source: %d)", used, diskUsage(t, src))
+			}
+			g, err := os.Open(dst)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer g.Close()
+			for off, want := range data {
+				got := make([]byte, len(want))
+				if _, err := g.ReadAt(got, off); err != nil {
+					t.Fatalf("read dst at %d: %v", off, err)
+				}
+				if !bytes.Equal(got, want) {
+					t.Errorf("dst data differs at offset %d", off)
+				}
+			}
+			for _, off := range holes {
+				got := make([]byte, 4096)
+				if _, err := g.ReadAt(got, off); err != nil {
+					t.Fatalf("read dst at %d: %v", off, err)
+				}
+				if !bytes.Equal(got, make([]byte, 4096)) {
+					t.Errorf("dst hole at offset %d is not zeroes", off)
+				}
+			}
+			assertNoTemps(t, dir)
+		})
+	}
+}
+
+// diskUsage returns the bytes path occupies on disk.
+func diskUsage(t testing.TB, path string) int64 {
+	t.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Blocks * 512
+}
+
+// TestSourceUnchanged is TestUnchangedSince for the Linux copier's check,
+// which compares an fstat taken before the copy with an lstat after it.
+func TestSourceUnchanged(t *testing.T) {
+	t.Parallel()
+	for _, tt := range sourceChanges {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			path := filepath.Join(dir, "src")
+			writeFile(t, path, "0123456789", 0o644, baseTime)
+			f, err := os.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			var before unix.Stat_t
+			if err := unix.Fstat(int(f.Fd()), &before); err != nil {
+				t.Fatal(err)
+			}
+			tt.change(t, path)
+			if err := sourceUnchanged(path, &before); !errors.Is(err, tt.wantErr) {
+				t.Errorf("sourceUnchanged() error = %v, want %v", err, tt.wantErr)
+			}
+		})
+	}
+}

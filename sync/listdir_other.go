@@ -1,0 +1,25 @@
+//go:build !linux
+
+package sync
+
+// listDir lists a folder with an lstat of every entry; entries that vanish
+// meanwhile are left out.
+func listDir(dir string) ([]entry, error) {
+	list, err := readDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]entry, 0, len(list))
+	for _, e := range list {
+		fi, err := e.Info()
+		switch {
+		case errIsNotExist(err):
+			continue
+		case err != nil:
+			out = append(out, entry{name: e.Name(), err: err})
+		default:
+			out = append(out, entry{name: e.Name(), info: fi})
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,111 @@
+package sync
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func TestTempName(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		final    string
+		wantBase string // the <name> part of the temp name
+	}{
+		{"short", "report.pdf", "report.pdf"},
+		{"chinese", "第01讲 多进程.mp4", "第01讲 多进程.mp4"},
+		{"fits exactly", strings.Repeat("a", maxNameLen-tempOverhead), strings.Repeat("a", maxNameLen-tempOverhead)},
+		{"one byte too long", strings.Repeat("a", maxNameLen-tempOverhead+1), strings.Repeat("a", maxNameLen-tempOverhead)},
+		{"255 ascii bytes", strings.Repeat("a", 255), strings.Repeat("a", maxNameLen-tempOverhead)},
+		// 85 three-byte runes = 255 bytes; 227 bytes would split the 76th rune.
+		{"255 bytes of chinese", strings.Repeat("教", 85), strings.Repeat("教", 75)},
+		{"254 bytes of emoji and ascii", "ab" + strings.Repeat("😀", 63), "ab" + strings.Repeat("😀", 56)},
+		{"newline", "a\nb", "a\nb"},
+		{"invalid utf-8", "\xff\xfe", "\xff\xfe"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got := tempName(tt.final)
+			if len(got) > maxNameLen {
+				t.Errorf("tempName(%d bytes) is %d bytes, want at most %d", len(tt.final), len(got), maxNameLen)
+			}
+			if !strings.HasPrefix(got, "."+tt.wantBase+tempInfix) {
+				t.Errorf("tempName() = %q, want prefix %q", got, "."+tt.wantBase+tempInfix)
+			}
+			if utf8.ValidString(tt.final) && !utf8.ValidString(got) {
+				t.Errorf("tempName() = %q cuts a UTF-8 sequence", got)
+			}
+			if !isTemp(got) {
+				t.Errorf("isTemp(tempName(%q)) = false, want true", tt.final)
+			}
+			if again := tempName(tt.final); again == got {
+				t.Errorf("tempName() returned %q twice, want a fresh name each time", got)
+			}
+		})
+	}
+}
+
+func TestShorten(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		s    string
+		n    int
+		want string
+	}{
+		{"shorter than n", "abc", 5, "abc"},
+		{"exactly n", "abc", 3, "abc"},
+		{"ascii cut", "abcdef", 4, "abcd"},
+		{"cut after a 3-byte rune", "教学", 3, "教"},
+		{"cut inside a 3-byte rune", "教学", 4, "教"},
+		{"cut inside the first rune", "教学", 2, ""},
+		{"cut inside a 4-byte rune, last byte", "😀😀", 7, "😀"},
+		{"cut inside a 4-byte rune, first byte", "😀😀", 5, "😀"},
+		{"zero", "abc", 0, ""},
+		{"invalid utf-8 stays within n", "\xff\xfe\xfd\xfc", 2, "\xff\xfe"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := shorten(tt.s, tt.n); got != tt.want {
+				t.Errorf("shorten(%q, %d) = %q, want %q", tt.s, tt.n, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestIsTemp(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		in   string
+		want bool
+	}{
+		{"temp", ".a.copyd-0123456789abcdef.tmp", true},
+		{"temp of a dotted name", ".archive.tar.gz.copyd-fedcba9876543210.tmp", true},
+		{"temp with a newline", ".a\nb.copyd-0123456789abcdef.tmp", true},
+		{"temp of chinese name", ".第01讲 多进程.mp4.copyd-0123456789abcdef.tmp", true},
+		{"user's .x.tmp", ".x.tmp", false},
+		{"short random part", ".a.copyd-zz.tmp", false},
+		{"15 hex digits", ".a.copyd-0123456789abcde.tmp", false},
+		{"17 hex digits", ".a.copyd-0123456789abcdef0.tmp", false},
+		{"no leading dot", "a.copyd-0123456789abcdef.tmp", false},
+		{"uppercase hex", ".a.copyd-0123456789ABCDEF.tmp", false},
+		{"not hex", ".a.copyd-0123456789abcdeg.tmp", false},
+		{"other suffix", ".a.copyd-0123456789abcdef.part", false},
+		{"other infix", ".a.rsync-0123456789abcdef.tmp", false},
+		{"plain file", "a.txt", false},
+		{"empty", "", false},
+		{"just a dot", ".", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := isTemp(tt.in); got != tt.want {
+				t.Errorf("isTemp(%q) = %v, want %v", tt.in, got, tt.want)
+			}
+		})
+	}
+}
