@@ -38,16 +38,26 @@ func (r *pairRun) removeOrArchive(ctx context.Context, rel string) error {
 // archivePath returns a free name for rel in the archive folder, making its
 // parent folders.
 func (r *pairRun) archivePath(rel string) (string, error) {
-	base := filepath.Join(r.pair.Archive, filepath.FromSlash(rel)) + "." + r.started.UTC().Format(archiveStamp)
-	if err := os.MkdirAll(filepath.Dir(base), 0o755); err != nil {
+	full := filepath.Join(r.pair.Archive, filepath.FromSlash(rel))
+	dir, name := filepath.Dir(full), filepath.Base(full)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	p := base
-	for i := 1; ; i++ {
-		if _, err := os.Lstat(p); errIsNotExist(err) {
+	stamp := "." + r.started.UTC().Format(archiveStamp)
+	for i := 0; ; i++ {
+		suffix := stamp
+		if i > 0 {
+			suffix = fmt.Sprintf("%s-%d", stamp, i)
+		}
+		// A long name is cut so that name and suffix fit in one path element.
+		p := filepath.Join(dir, shorten(name, maxNameLen-len(suffix))+suffix)
+		_, err := os.Lstat(p)
+		if errIsNotExist(err) {
 			return p, nil
 		}
-		p = fmt.Sprintf("%s-%d", base, i)
+		if err != nil {
+			return "", err
+		}
 	}
 }
 
@@ -122,7 +132,7 @@ func (r *pairRun) deleteExtras(ctx context.Context) {
 			continue
 		}
 		r.submit(ctx, x.rel, func(ctx context.Context) {
-			if r.retry(ctx, "delete", x.rel, func() error { return r.removeOrArchive(ctx, x.rel) }) {
+			if r.retry(ctx, "delete", x.rel, func() error { return r.removeExtra(ctx, x.rel, x.isDir) }) {
 				x.in.changed.Store(true)
 				r.progress.Deleted.Add(1)
 				r.log.Debug("deleted", "path", x.rel)
@@ -130,4 +140,46 @@ func (r *pairRun) deleteExtras(ctx context.Context) {
 		})
 	}
 	r.queue.Wait()
+}
+
+// removeExtra takes the extra destination entry rel out of the way like
+// removeOrArchive, but keeps the excluded entries inside a folder, and the
+// folders that lead to them: excluded paths are neither copied nor deleted.
+func (r *pairRun) removeExtra(ctx context.Context, rel string, isDir bool) error {
+	if !isDir || !r.holdsExcluded(rel) {
+		return r.removeOrArchive(ctx, rel)
+	}
+	entries, err := readDir(r.dstPath(rel))
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		child := relJoin(rel, e.Name())
+		if r.excl.excluded(child, e.IsDir()) {
+			continue
+		}
+		if err := r.removeExtra(ctx, child, e.IsDir()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// holdsExcluded reports whether the destination folder rel holds an
+// excluded entry at any depth (true when that cannot be read: keep it).
+func (r *pairRun) holdsExcluded(rel string) bool {
+	if r.excl.m == nil {
+		return false
+	}
+	entries, err := readDir(r.dstPath(rel))
+	if err != nil {
+		return true
+	}
+	for _, e := range entries {
+		child := relJoin(rel, e.Name())
+		if r.excl.excluded(child, e.IsDir()) || e.IsDir() && r.holdsExcluded(child) {
+			return true
+		}
+	}
+	return false
 }

@@ -22,7 +22,9 @@ import (
 // package adds fcntl and epoll registrations on every open and an lstat on
 // every rename.
 func copyFile(ctx context.Context, src, dst string, o writeOptions) (n int64, err error) {
-	sfd, err := unix.Open(src, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	// O_NONBLOCK: a FIFO that replaced the file since the scan would
+	// otherwise block the open until a writer comes; regular files ignore it.
+	sfd, err := unix.Open(src, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	switch {
 	case errors.Is(err, unix.ENOENT):
 		return 0, ErrSourceGone
@@ -66,17 +68,15 @@ func copyFile(ctx context.Context, src, dst string, o writeOptions) (n int64, er
 	if err = sourceUnchanged(src, &before); err != nil {
 		return n, err
 	}
-	chowned := false
 	if o.owner && (int(before.Uid) != euid || int(before.Gid) != egid || o.setgidDir) {
 		if err = unix.Fchown(dfd, int(before.Uid), int(before.Gid)); err != nil { // first: chown clears set-id bits
 			return n, &fs.PathError{Op: "chown", Path: tmpPath, Err: err}
 		}
-		chowned = true
 	}
-	if before.Mode&07000 != 0 || perm&umask != 0 || chowned {
-		if err = unix.Fchmod(dfd, before.Mode&07777); err != nil {
-			return n, &fs.PathError{Op: "chmod", Path: tmpPath, Err: err}
-		}
+	// Always: the mode a new file gets is not only perm &^ umask (a default
+	// ACL on the folder overrides the umask), and chown clears set-id bits.
+	if err = unix.Fchmod(dfd, before.Mode&07777); err != nil {
+		return n, &fs.PathError{Op: "chmod", Path: tmpPath, Err: err}
 	}
 	if err = futimens(dfd, before.Mtim); err != nil {
 		return n, &fs.PathError{Op: "set times", Path: tmpPath, Err: err}
@@ -96,21 +96,11 @@ func copyFile(ctx context.Context, src, dst string, o writeOptions) (n int64, er
 	return n, finishTemp(tmpPath, dst, o.replace)
 }
 
-// The process's umask and identity, read once: a created file's mode is
-// perm &^ umask, and its owner is euid:egid.
+// The process's identity, read once: a created file's owner is euid:egid.
 var (
-	umask = readUmask()
-	euid  = os.Geteuid()
-	egid  = os.Getegid()
+	euid = os.Geteuid()
+	egid = os.Getegid()
 )
-
-// readUmask returns the umask. Setting it is the only way to read it; this
-// runs during package initialisation, before copyd creates any file.
-func readUmask() uint32 {
-	old := unix.Umask(0o022)
-	unix.Umask(old)
-	return uint32(old)
-}
 
 // sourceUnchanged returns ErrSourceChanged when path no longer names the
 // file that was opened (replaced by a rename) or that file changed since

@@ -2,7 +2,9 @@ package sync
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -122,5 +124,52 @@ func TestSourceUnchanged(t *testing.T) {
 				t.Errorf("sourceUnchanged() error = %v, want %v", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// TestCopyFileModeUnderDefaultACL copies into a folder with a default ACL:
+// there the kernel derives a new file's mode from the ACL, not from the
+// umask, so the copy must still end with the source's permission bits.
+func TestCopyFileModeUnderDefaultACL(t *testing.T) {
+	t.Parallel()
+	for _, c := range copiers {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			src := filepath.Join(dir, "src")
+			writeFile(t, src, "data", 0o644, baseTime)
+			dstDir := filepath.Join(dir, "acl")
+			mkdirAll(t, dstDir)
+			setDefaultACL(t, dstDir, 0o7, 0o0, 0o0) // default "u::rwx,g::---,o::---"
+
+			dst := filepath.Join(dstDir, "dst")
+			if _, err := c.copy(t.Context(), src, dst, writeOptions{}); err != nil {
+				t.Fatalf("copyFile() error = %v", err)
+			}
+			if got := lstat(t, dst).Mode(); got != 0o644 {
+				t.Errorf("dst mode = %v, want the source's %v", got, fs.FileMode(0o644))
+			}
+		})
+	}
+}
+
+// setDefaultACL gives dir a minimal default POSIX ACL (owner, group and
+// other permissions, 0-7 each), or skips the test where ACLs are not
+// supported. The xattr format is linux/posix_acl_xattr.h.
+func setDefaultACL(t *testing.T, dir string, user, group, other uint16) {
+	t.Helper()
+	const version, undefinedID = 2, 0xffffffff
+	const tagUserObj, tagGroupObj, tagOther = 0x01, 0x04, 0x20
+	b := binary.LittleEndian.AppendUint32(nil, version)
+	for _, e := range []struct{ tag, perm uint16 }{{tagUserObj, user}, {tagGroupObj, group}, {tagOther, other}} {
+		b = binary.LittleEndian.AppendUint16(b, e.tag)
+		b = binary.LittleEndian.AppendUint16(b, e.perm)
+		b = binary.LittleEndian.AppendUint32(b, undefinedID)
+	}
+	if err := unix.Setxattr(dir, "system.posix_acl_default", b, 0); err != nil {
+		if errors.Is(err, unix.ENOTSUP) || errors.Is(err, unix.EOPNOTSUPP) {
+			t.Skipf("the filesystem of %s has no POSIX ACLs: %v", dir, err)
+		}
+		t.Fatalf("set default ACL on %s: %v", dir, err)
 	}
 }

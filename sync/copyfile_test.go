@@ -213,7 +213,7 @@ func TestCopyFileSourceIsFIFO(t *testing.T) {
 			var err error
 			select {
 			case err = <-done:
-			case <-time.After(10 * time.Second):
+			case <-time.After(5 * time.Second):
 				// Unblock the hung open so the goroutine ends with the test.
 				if w, werr := os.OpenFile(src, os.O_WRONLY|syscall.O_NONBLOCK, 0); werr == nil {
 					w.Close()

@@ -17,6 +17,7 @@ type dirMeta struct {
 	dst     fs.FileInfo // the destination folder before this run; nil if created
 	changed atomic.Bool // an entry was created, replaced or removed in it
 	setgid  bool        // the destination folder has the set-group-ID bit
+	opened  bool        // makeDir gave the owner rwx: finishDir must set the mode
 }
 
 // depth counts the path elements of rel ("" is the root, depth 0).
@@ -51,7 +52,7 @@ func (r *pairRun) finishDir(d *dirMeta) error {
 	p := r.dstPath(d.rel)
 	mode := d.src.Mode() & (fs.ModePerm | fs.ModeSetgid | fs.ModeSticky)
 	fresh := d.dst == nil
-	if fresh || d.dst.Mode()&(fs.ModePerm|fs.ModeSetgid|fs.ModeSticky) != mode {
+	if fresh || d.opened || d.dst.Mode()&(fs.ModePerm|fs.ModeSetgid|fs.ModeSticky) != mode {
 		if err := os.Chmod(p, mode); err != nil {
 			return err
 		}

@@ -31,5 +31,13 @@ func (e *excluder) excluded(rel string, isDir bool) bool {
 	if e.m == nil || rel == "" || rel == "." {
 		return false
 	}
-	return e.m.Match(strings.Split(rel, "/"), isDir)
+	parts := strings.Split(rel, "/")
+	// As in git, nothing below an excluded folder can be re-included by a
+	// negated pattern ("!keep.tmp"): the folders decide first.
+	for i := 1; i < len(parts); i++ {
+		if e.m.Match(parts[:i], true) {
+			return true
+		}
+	}
+	return e.m.Match(parts, isDir)
 }

@@ -36,15 +36,16 @@ func NewPool(ctx context.Context, n int) *Pool {
 
 // Queue is one pair's line into a [Pool]. It is safe for concurrent use.
 type Queue struct {
-	pool    *Pool
-	slots   chan struct{} // one token per pending or running job: the bound
-	jobs    []Job         // pending, FIFO; guarded by pool.mu
-	running sync.WaitGroup
+	pool  *Pool
+	slots chan struct{} // one token per pending or running job: the bound
+	jobs  []Job         // pending, FIFO; guarded by pool.mu
+	busy  int           // jobs submitted and not finished; guarded by pool.mu
+	idle  *sync.Cond    // on pool.mu; signalled when busy drops to 0
 }
 
 // NewQueue returns a queue that holds at most capacity pending jobs.
 func (p *Pool) NewQueue(capacity int) *Queue {
-	return &Queue{pool: p, slots: make(chan struct{}, max(capacity, 1))}
+	return &Queue{pool: p, slots: make(chan struct{}, max(capacity, 1)), idle: sync.NewCond(&p.mu)}
 }
 
 // Submit queues job, blocking while the queue is full. It returns ctx's
@@ -56,13 +57,13 @@ func (q *Queue) Submit(ctx context.Context, job Job) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	q.running.Add(1)
 	p := q.pool
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		panic("copysync: Submit after Pool.Close")
 	}
+	q.busy++
 	if len(q.jobs) == 0 {
 		p.queues = append(p.queues, q)
 	}
@@ -72,8 +73,16 @@ func (q *Queue) Submit(ctx context.Context, job Job) error {
 	return nil
 }
 
-// Wait blocks until every job submitted so far has finished.
-func (q *Queue) Wait() { q.running.Wait() }
+// Wait blocks until the queue has no pending or running job. It may be
+// called while other goroutines Submit (it then also waits for their jobs).
+func (q *Queue) Wait() {
+	p := q.pool
+	p.mu.Lock()
+	for q.busy > 0 {
+		q.idle.Wait()
+	}
+	p.mu.Unlock()
+}
 
 // Close lets the workers finish the queued jobs and waits for them.
 func (p *Pool) Close() {
@@ -92,7 +101,11 @@ func (p *Pool) work() {
 		}
 		job(p.ctx)
 		<-q.slots
-		q.running.Done()
+		p.mu.Lock()
+		if q.busy--; q.busy == 0 {
+			q.idle.Broadcast()
+		}
+		p.mu.Unlock()
 	}
 }
 

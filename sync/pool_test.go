@@ -67,8 +67,12 @@ func TestPoolFairness(t *testing.T) {
 				}
 			}
 			// Round robin: every other job is a small one once both queues
-			// are pending; the gated jobs add at most one per worker.
-			if limit := 2*small + workers; lastSmall >= limit {
+			// are pending; the gated jobs add at most one per worker. The
+			// order of completion equals the order of dispatch only with one
+			// worker: with more, a worker holding a small job may be
+			// descheduled while another runs many big ones (seen under
+			// -race), so the order is asserted for one worker only.
+			if limit := 2*small + workers; workers == 1 && lastSmall >= limit {
 				t.Errorf("last small job finished %dth of %d, want before %d (big queue's last: %dth)",
 					lastSmall+1, len(order), limit, lastBig+1)
 			}
@@ -200,7 +204,7 @@ func TestQueueWaitDuringSubmit(t *testing.T) {
 	submitted := make(chan struct{})
 	go func() {
 		defer close(submitted)
-		for range 20000 {
+		for range 100000 {
 			if err := q.Submit(t.Context(), func(context.Context) {}); err != nil {
 				return
 			}

@@ -120,11 +120,21 @@ func (r *pairRun) readDestDir(rel string) (map[string]entry, error) {
 func (r *pairRun) makeDir(ctx context.Context, it dirItem, meta *dirMeta) bool {
 	if it.dst != nil && it.dst.IsDir() {
 		meta.setgid = it.dst.Mode()&fs.ModeSetgid != 0
+		// A read-only folder (copied from a read-only source) refuses new
+		// and removed entries to a non-root user: give the owner rwx while
+		// copyd works in it; finishDir sets the source's mode again.
+		if !r.dryRun && it.dst.Mode().Perm()&0o700 != 0o700 {
+			if err := os.Chmod(r.dstPath(it.rel), it.dst.Mode()&(fs.ModePerm|fs.ModeSetgid|fs.ModeSticky)|0o700); err == nil {
+				meta.opened = true
+			}
+		}
 		return true
 	}
 	if r.dryRun {
 		if it.dst == nil {
-			r.planLine("mkdir", it.rel)
+			if it.rel != "" { // prepareDestRoot listed the root
+				r.planLine("mkdir", it.rel)
+			}
 		} else {
 			r.planLine("replace", it.rel, "(with a folder)")
 		}

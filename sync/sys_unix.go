@@ -14,7 +14,7 @@ import (
 // openSource opens a regular file for reading without following a symlink
 // that may have replaced it since the scan.
 func openSource(path string) (*os.File, error) {
-	return os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	return os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0) // O_NONBLOCK: see copyFile
 }
 
 // createExclusive creates path for writing; it fails if anything, a symlink

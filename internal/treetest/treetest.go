@@ -28,7 +28,7 @@ func WriteTree(t testing.TB, dir string, tree map[string]string) {
 }
 
 // tempRE matches copyd's temp names (.<name>.copyd-<16 hex>.tmp).
-var tempRE = regexp.MustCompile(`^\..*\.copyd-[0-9a-f]{16}\.tmp$`)
+var tempRE = regexp.MustCompile(`(?s)^\..*\.copyd-[0-9a-f]{16}\.tmp$`)
 
 // AssertNoTemps fails the test if any copyd temp file is left under dir.
 func AssertNoTemps(t testing.TB, dir string) {
