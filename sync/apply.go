@@ -12,7 +12,7 @@ import (
 
 // planFile decides what the regular file rel needs: nothing, new metadata,
 // or a copy (queued on the pool).
-func (r *pairRun) planFile(ctx context.Context, rel string, src, dst fs.FileInfo, in *dirMeta) {
+func (r *pairRun) planFile(ctx context.Context, b *batch, rel string, src, dst fs.FileInfo, in *dirMeta) {
 	if dst != nil && dst.Mode().IsRegular() && dst.Size() == src.Size() {
 		sameTime := dst.ModTime().Equal(src.ModTime())
 		if sameTime && !r.pair.Checksum {
@@ -20,15 +20,15 @@ func (r *pairRun) planFile(ctx context.Context, rel string, src, dst fs.FileInfo
 			return
 		}
 		if r.pair.Checksum {
-			r.submit(ctx, rel, func(ctx context.Context) { r.compareAndCopy(ctx, rel, src, dst, in) })
+			b.add(ctx, src.Size(), func(ctx context.Context) { r.compareAndCopy(ctx, rel, src, dst, in) })
 			return
 		}
 	}
-	r.queueCopy(ctx, rel, src, dst, in)
+	r.queueCopy(ctx, b, rel, src, dst, in)
 }
 
 // queueCopy counts a file as to be copied and queues the copy.
-func (r *pairRun) queueCopy(ctx context.Context, rel string, src, dst fs.FileInfo, in *dirMeta) {
+func (r *pairRun) queueCopy(ctx context.Context, b *batch, rel string, src, dst fs.FileInfo, in *dirMeta) {
 	r.progress.FilesQueued.Add(1)
 	r.progress.BytesQueued.Add(src.Size())
 	if r.dryRun {
@@ -37,12 +37,13 @@ func (r *pairRun) queueCopy(ctx context.Context, rel string, src, dst fs.FileInf
 		r.progress.BytesDone.Add(src.Size())
 		return
 	}
-	r.submit(ctx, rel, func(ctx context.Context) { r.copyOne(ctx, rel, src, dst, in) })
+	b.add(ctx, src.Size(), func(ctx context.Context) { r.copyOne(ctx, rel, src, dst, in) })
 }
 
-func (r *pairRun) submit(ctx context.Context, rel string, job Job) {
+// submit queues job on the pair's queue; it gives up only when ctx ends.
+func (r *pairRun) submit(ctx context.Context, job Job) {
 	if err := r.queue.Submit(ctx, job); err != nil {
-		r.log.Debug("not queued", "path", rel, "err", err)
+		r.log.Debug("not queued", "err", err)
 	}
 }
 
@@ -158,7 +159,7 @@ func (r *pairRun) fixMetadata(rel string, src, dst fs.FileInfo) {
 
 // planSymlink queues the symlink rel unless the destination already holds a
 // symlink with the same target text.
-func (r *pairRun) planSymlink(ctx context.Context, rel string, dst fs.FileInfo, in *dirMeta) {
+func (r *pairRun) planSymlink(ctx context.Context, b *batch, rel string, dst fs.FileInfo, in *dirMeta) {
 	if dst != nil && dst.Mode()&fs.ModeSymlink != 0 {
 		want, err1 := os.Readlink(r.srcPath(rel))
 		have, err2 := os.Readlink(r.dstPath(rel))
@@ -174,7 +175,7 @@ func (r *pairRun) planSymlink(ctx context.Context, rel string, dst fs.FileInfo, 
 		r.progress.FilesDone.Add(1)
 		return
 	}
-	r.submit(ctx, rel, func(ctx context.Context) {
+	b.add(ctx, 0, func(ctx context.Context) {
 		o := r.writeOptions(ctx, rel, dst, in)
 		if r.retry(ctx, "copy symlink", rel, func() error { return copySymlink(r.srcPath(rel), r.dstPath(rel), o) }) {
 			in.changed.Store(true)
@@ -188,7 +189,7 @@ func (r *pairRun) planSymlink(ctx context.Context, rel string, dst fs.FileInfo, 
 // nil if nothing): a folder in the way needs delete or archive; an old file
 // goes to the archive when one is set.
 func (r *pairRun) writeOptions(ctx context.Context, rel string, dst fs.FileInfo, in *dirMeta) writeOptions {
-	o := writeOptions{fsync: r.pair.Fsync, owner: r.owner, setgidDir: in.setgid}
+	o := writeOptions{fsync: r.pair.Fsync, owner: r.owner, setgidDir: in.setgid, fresh: dst == nil}
 	switch {
 	case dst == nil:
 	case dst.IsDir():

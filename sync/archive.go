@@ -131,7 +131,7 @@ func (r *pairRun) deleteExtras(ctx context.Context) {
 			r.progress.Deleted.Add(1)
 			continue
 		}
-		r.submit(ctx, x.rel, func(ctx context.Context) {
+		r.submit(ctx, func(ctx context.Context) {
 			if r.retry(ctx, "delete", x.rel, func() error { return r.removeExtra(ctx, x.rel, x.isDir) }) {
 				x.in.changed.Store(true)
 				r.progress.Deleted.Add(1)

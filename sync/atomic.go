@@ -18,6 +18,9 @@ type writeOptions struct {
 	// setgidDir says the destination folder passes its group to new files,
 	// so the group must be set even when the source's matches ours.
 	setgidDir bool
+	// fresh says the destination had nothing under the final name when it
+	// was scanned: the copy may be linked in rather than renamed over.
+	fresh bool
 	// replace is called just before the rename when the destination already
 	// holds something under the final name (archive it, or make way for a
 	// file where a folder was); nil means plain overwrite.

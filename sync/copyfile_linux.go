@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -41,13 +42,34 @@ func copyFile(ctx context.Context, src, dst string, o writeOptions) (n int64, er
 	if before.Mode&unix.S_IFMT != unix.S_IFREG {
 		return 0, ErrSourceChanged
 	}
-	tmpPath := filepath.Join(filepath.Dir(dst), tempName(filepath.Base(dst)))
-	// Created with its final permission bits where the umask keeps them,
-	// which spares a chmod; the bits apply to later opens, not this one.
+	// A new file is written as an unnamed file in the destination folder
+	// (O_TMPFILE) and linked under its name when complete: one folder
+	// update instead of two (create, rename), and a crash leaves nothing
+	// behind. Where that is unsupported, or a name is to be replaced, a
+	// named temp file is renamed over the final name.
+	//
+	// The file is created with its final permission bits; they apply to
+	// later opens, not to this one.
 	perm := before.Mode & 0o777
-	dfd, err := unix.Open(tmpPath, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, perm)
-	if err != nil {
-		return 0, &fs.PathError{Op: "create", Path: tmpPath, Err: err}
+	dir := filepath.Dir(dst)
+	tmpPath := "" // the named temp file, if any
+	dfd := -1
+	if o.fresh && o.handoff == nil {
+		dfd, err = unix.Open(dir, unix.O_WRONLY|unix.O_TMPFILE|unix.O_CLOEXEC, perm)
+		if err != nil {
+			dfd = -1
+		}
+	}
+	if dfd < 0 {
+		tmpPath = filepath.Join(dir, tempName(filepath.Base(dst)))
+		dfd, err = unix.Open(tmpPath, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, perm)
+		if err != nil {
+			return 0, &fs.PathError{Op: "create", Path: tmpPath, Err: err}
+		}
+	}
+	work := tmpPath // names the file being written in errors
+	if work == "" {
+		work = dst + " (unnamed temp)"
 	}
 	open := true
 	defer func() {
@@ -55,7 +77,9 @@ func copyFile(ctx context.Context, src, dst string, o writeOptions) (n int64, er
 			if open {
 				unix.Close(dfd)
 			}
-			unix.Unlink(tmpPath) // never leave a partial file behind
+			if tmpPath != "" {
+				unix.Unlink(tmpPath) // never leave a partial file behind
+			}
 		}
 	}()
 	sparse := before.Size >= 1<<20 && before.Blocks*512 < before.Size
@@ -63,28 +87,42 @@ func copyFile(ctx context.Context, src, dst string, o writeOptions) (n int64, er
 		if errors.Is(err, ErrSourceChanged) || ctx.Err() != nil {
 			return n, err
 		}
-		return n, &fs.PathError{Op: "copy data to", Path: tmpPath, Err: err}
+		return n, &fs.PathError{Op: "copy data to", Path: work, Err: err}
 	}
 	if err = sourceUnchanged(src, &before); err != nil {
 		return n, err
 	}
 	if o.owner && (int(before.Uid) != euid || int(before.Gid) != egid || o.setgidDir) {
 		if err = unix.Fchown(dfd, int(before.Uid), int(before.Gid)); err != nil { // first: chown clears set-id bits
-			return n, &fs.PathError{Op: "chown", Path: tmpPath, Err: err}
+			return n, &fs.PathError{Op: "chown", Path: work, Err: err}
 		}
 	}
 	// Always: the mode a new file gets is not only perm &^ umask (a default
 	// ACL on the folder overrides the umask), and chown clears set-id bits.
 	if err = unix.Fchmod(dfd, before.Mode&07777); err != nil {
-		return n, &fs.PathError{Op: "chmod", Path: tmpPath, Err: err}
+		return n, &fs.PathError{Op: "chmod", Path: work, Err: err}
 	}
 	if err = futimens(dfd, before.Mtim); err != nil {
-		return n, &fs.PathError{Op: "set times", Path: tmpPath, Err: err}
+		return n, &fs.PathError{Op: "set times", Path: work, Err: err}
 	}
 	if o.fsync && o.handoff == nil {
 		if err = unix.Fsync(dfd); err != nil { // data on disk before a name points at it
-			return n, &fs.PathError{Op: "fsync", Path: tmpPath, Err: err}
+			return n, &fs.PathError{Op: "fsync", Path: work, Err: err}
 		}
+	}
+	if tmpPath == "" {
+		err = linkUnnamed(dfd, dst)
+		if errors.Is(err, unix.EEXIST) { // something took the name since the scan
+			tmpPath = filepath.Join(dir, tempName(filepath.Base(dst)))
+			if err = linkUnnamed(dfd, tmpPath); err == nil {
+				err = finishTemp(tmpPath, dst, o.replace)
+			}
+		}
+		open = false
+		if cerr := unix.Close(dfd); err == nil && cerr != nil {
+			err = &fs.PathError{Op: "close", Path: dst, Err: cerr}
+		}
+		return n, err
 	}
 	open = false
 	if err = unix.Close(dfd); err != nil {
@@ -94,6 +132,23 @@ func copyFile(ctx context.Context, src, dst string, o writeOptions) (n int64, er
 		return n, o.handoff(tmpPath, n)
 	}
 	return n, finishTemp(tmpPath, dst, o.replace)
+}
+
+// linkUnnamed gives the unnamed (O_TMPFILE) file open as fd the name path;
+// it fails with EEXIST if anything, a symlink included, has that name. As
+// root it links the descriptor itself; otherwise through /proc, which
+// needs no privilege.
+func linkUnnamed(fd int, path string) error {
+	if euid == 0 {
+		err := unix.Linkat(fd, "", unix.AT_FDCWD, path, unix.AT_EMPTY_PATH)
+		if err == nil || errors.Is(err, unix.EEXIST) {
+			return err
+		}
+	}
+	if err := unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), unix.AT_FDCWD, path, unix.AT_SYMLINK_FOLLOW); err != nil {
+		return &os.LinkError{Op: "link", Old: "(unnamed temp)", New: path, Err: err}
+	}
+	return nil
 }
 
 // The process's identity, read once: a created file's owner is euid:egid.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -171,5 +172,50 @@ func setDefaultACL(t *testing.T, dir string, user, group, other uint16) {
 			t.Skipf("the filesystem of %s has no POSIX ACLs: %v", dir, err)
 		}
 		t.Fatalf("set default ACL on %s: %v", dir, err)
+	}
+}
+
+// TestCopyFileUnnamedTemp covers the O_TMPFILE path of a new file: the copy
+// is linked in when the name is free, and when something took the name
+// since the scan (here a symlink leading outside the tree) it falls back to
+// a named temp renamed over it, never writing through the symlink.
+func TestCopyFileUnnamedTemp(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		takenBy string // what stands under the name at copy time: "", "symlink", "file"
+	}{
+		{"name free", ""},
+		{"symlink took the name", "symlink"},
+		{"file took the name", "file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			src, dst := filepath.Join(dir, "src"), filepath.Join(dir, "dst")
+			outside := filepath.Join(dir, "outside")
+			writeFile(t, src, "new content", 0o640, time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC))
+			writeFile(t, outside, "must stay", 0o644, time.Now())
+			switch tt.takenBy {
+			case "symlink":
+				symlink(t, outside, dst)
+			case "file":
+				writeFile(t, dst, "old", 0o644, time.Now())
+			}
+			if _, err := copyFile(t.Context(), src, dst, writeOptions{fresh: true}); err != nil {
+				t.Fatalf("copyFile() error = %v", err)
+			}
+			assertContent(t, dst, "new content")
+			assertContent(t, outside, "must stay")
+			fi := lstat(t, dst)
+			if !fi.Mode().IsRegular() || fi.Mode().Perm() != 0o640 {
+				t.Errorf("dst mode = %v, want a regular file with 0640", fi.Mode())
+			}
+			if st := fi.Sys().(*syscall.Stat_t); st.Nlink != 1 {
+				t.Errorf("dst has %d links, want 1 (no temp name left linked)", st.Nlink)
+			}
+			assertNoTemps(t, dir)
+		})
 	}
 }

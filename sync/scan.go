@@ -57,6 +57,8 @@ func (r *pairRun) scanDir(ctx context.Context, it dirItem, push func(dirItem)) {
 		r.brake = "the source folder is empty but its destination is not"
 		r.mu.Unlock()
 	}
+	b := &batch{r: r}
+	defer b.flush(ctx)
 	for _, e := range entries {
 		if ctx.Err() != nil || r.isPaused() {
 			return
@@ -87,9 +89,9 @@ func (r *pairRun) scanDir(ctx context.Context, it dirItem, push func(dirItem)) {
 		case src.IsDir():
 			push(dirItem{rel: rel, src: src, dst: dst, parent: meta})
 		case src.Mode().IsRegular():
-			r.planFile(ctx, rel, src, dst, meta)
+			r.planFile(ctx, b, rel, src, dst, meta)
 		case src.Mode()&fs.ModeSymlink != 0:
-			r.planSymlink(ctx, rel, dst, meta)
+			r.planSymlink(ctx, b, rel, dst, meta)
 		default:
 			r.progress.Special.Add(1)
 			r.log.Debug("special file skipped", "path", rel, "mode", src.Mode().String())
