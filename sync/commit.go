@@ -95,6 +95,7 @@ func (c *committer) commit(batch []commitItem) {
 		it.in.changed.Store(true)
 		r.progress.FilesDone.Add(1)
 		r.progress.BytesDone.Add(it.bytes)
+		r.log.Debug("copied", "path", it.rel, "bytes", it.bytes)
 	}
 	r.log.Debug("batch committed", "files", len(batch))
 }
