@@ -1,19 +1,17 @@
 package sync
 
 import (
-	"bytes"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/copyd/copyd/config"
+	"github.com/copyd/copyd/internal/treetest"
 )
 
 // baseTime is the modification time writeTree gives every file, far enough
@@ -123,187 +121,17 @@ func assertContent(t testing.TB, path, want string) {
 	}
 }
 
-// tempRE matches anything that looks like a copyd temp file. It is looser
-// than isTemp on purpose (and spans newlines in names), so that a bug in
-// isTemp cannot hide a leftover.
-var tempRE = regexp.MustCompile(`(?s)^\..*copyd-[0-9a-fA-F]+\.tmp$`)
+// The tree assertions live in internal/treetest, shared with the
+// end-to-end tests of cmd/copyd.
+type treeEntry = treetest.Entry
 
-// assertNoTemps fails the test if any copyd temp file is left under dir.
-func assertNoTemps(t testing.TB, dir string) {
-	t.Helper()
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if errIsNotExist(err) && p == dir {
-				return nil
-			}
-			return err
-		}
-		if tempRE.MatchString(d.Name()) {
-			t.Errorf("temp file left behind: %q", p)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Errorf("walk %s: %v", dir, err)
-	}
-}
-
-// treeEntry is what assertTreesEqual compares for one path.
-type treeEntry struct {
-	typ     fs.FileMode // fs.ModeType bits
-	perm    fs.FileMode // permission, set-id and sticky bits
-	mtime   time.Time   // files and folders only
-	content []byte      // file content or symlink target text
-}
-
-func (e treeEntry) kind() string {
-	switch {
-	case e.typ&fs.ModeSymlink != 0:
-		return "symlink"
-	case e.typ.IsDir():
-		return "folder"
-	case e.typ == 0:
-		return "file"
-	}
-	return "special " + e.typ.String()
-}
-
-// listTree lists everything under root (root itself as "."), never
-// following symlinks.
-func listTree(t testing.TB, root string) map[string]treeEntry {
-	t.Helper()
-	m := map[string]treeEntry{}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(root, p)
-		if err != nil {
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		e := treeEntry{
-			typ:  fi.Mode().Type(),
-			perm: fi.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky),
-		}
-		switch {
-		case fi.Mode()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			e.content = []byte(target)
-			e.perm = 0 // a symlink's own mode means nothing on Linux
-		case fi.IsDir():
-			e.mtime = fi.ModTime()
-		case fi.Mode().IsRegular():
-			e.mtime = fi.ModTime()
-			if e.content, err = os.ReadFile(p); err != nil {
-				return err
-			}
-		}
-		m[filepath.ToSlash(rel)] = e
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("list %s: %v", root, err)
-	}
-	return m
-}
-
-// under reports whether rel is one of paths or lies below one of them.
-func under(rel string, paths []string) bool {
-	for _, p := range paths {
-		if rel == p || strings.HasPrefix(rel, p+"/") {
-			return true
-		}
-	}
-	return false
-}
-
-// assertTreesEqual fails the test unless dst holds what src holds: the same
-// names and types, file contents, permission bits, modification times of
-// files and folders (the roots included) and symlink target texts. Symlinks
-// are never followed. Special files (FIFOs, sockets, devices) in src are
-// never copied, so they must be absent from dst. Paths in ignore (and what
-// lies below them) are skipped on both sides.
+func listTree(t testing.TB, root string) map[string]treeEntry { return treetest.List(t, root) }
+func assertNoTemps(t testing.TB, dir string)                  { treetest.AssertNoTemps(t, dir) }
 func assertTreesEqual(t testing.TB, src, dst string, ignore ...string) {
-	t.Helper()
-	want, got := listTree(t, src), listTree(t, dst)
-	var names []string
-	for rel := range want {
-		names = append(names, rel)
-	}
-	slices.Sort(names)
-	for _, rel := range names {
-		w := want[rel]
-		if under(rel, ignore) {
-			continue
-		}
-		g, ok := got[rel]
-		special := w.typ&(fs.ModeNamedPipe|fs.ModeSocket|fs.ModeDevice|fs.ModeCharDevice|fs.ModeIrregular) != 0
-		switch {
-		case special && ok:
-			t.Errorf("%q: special file copied as %s", rel, g.kind())
-			continue
-		case special:
-			continue
-		case !ok:
-			t.Errorf("%q (%s) missing in destination", rel, w.kind())
-			continue
-		}
-		if w.typ != g.typ {
-			t.Errorf("%q is a %s, want a %s", rel, g.kind(), w.kind())
-			continue
-		}
-		if w.perm != g.perm {
-			t.Errorf("%q: mode %v, want %v", rel, g.perm, w.perm)
-		}
-		if !w.mtime.Equal(g.mtime) {
-			t.Errorf("%q: mtime %v, want %v", rel, g.mtime, w.mtime)
-		}
-		if !bytes.Equal(w.content, g.content) {
-			if w.typ&fs.ModeSymlink != 0 {
-				t.Errorf("%q: symlink target %q, want %q", rel, g.content, w.content)
-			} else {
-				t.Errorf("%q: content differs (%d bytes, want %d)", rel, len(g.content), len(w.content))
-			}
-		}
-	}
-	var extra []string
-	for rel := range got {
-		if _, ok := want[rel]; !ok && !under(rel, ignore) {
-			extra = append(extra, rel)
-		}
-	}
-	slices.Sort(extra)
-	for _, rel := range extra {
-		t.Errorf("%q (%s) in destination but not in source", rel, got[rel].kind())
-	}
+	treetest.AssertTreesEqual(t, src, dst, ignore...)
 }
-
-// assertUnchanged fails the test if dir no longer matches the listing
-// before (taken with listTree; delete "." from it to ignore the root).
 func assertUnchanged(t testing.TB, before map[string]treeEntry, dir string) {
-	t.Helper()
-	after := listTree(t, dir)
-	for rel, b := range before {
-		a, ok := after[rel]
-		switch {
-		case !ok:
-			t.Errorf("%q vanished", rel)
-		case a.typ != b.typ || a.perm != b.perm || !a.mtime.Equal(b.mtime) || !bytes.Equal(a.content, b.content):
-			t.Errorf("%q changed", rel)
-		}
-	}
-	for rel := range after {
-		if _, ok := before[rel]; !ok && rel != "." {
-			t.Errorf("%q appeared", rel)
-		}
-	}
+	treetest.AssertUnchanged(t, before, dir)
 }
 
 // newPair returns a pair named "test" with an existing, empty source folder

@@ -3,12 +3,10 @@
 package treetest
 
 import (
-	"bytes"
 	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"syscall"
 	"testing"
 	"time"
@@ -27,93 +25,6 @@ func WriteTree(t testing.TB, dir string, tree map[string]string) {
 			t.Fatal(err)
 		}
 	}
-}
-
-// tempRE matches copyd's temp names (.<name>.copyd-<16 hex>.tmp).
-var tempRE = regexp.MustCompile(`(?s)^\..*\.copyd-[0-9a-f]{16}\.tmp$`)
-
-// AssertNoTemps fails the test if any copyd temp file is left under dir.
-func AssertNoTemps(t testing.TB, dir string) {
-	t.Helper()
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && tempRE.MatchString(d.Name()) {
-			t.Errorf("temp file left behind: %s", p)
-		}
-		return nil
-	})
-}
-
-// AssertTreesEqual fails the test unless dst holds exactly what src holds:
-// the same names, types, file contents, permission bits and modification
-// times (files and folders, root excluded), and symlink target texts.
-// Symlinks are never followed.
-func AssertTreesEqual(t testing.TB, src, dst string) {
-	t.Helper()
-	want, got := listTree(t, src), listTree(t, dst)
-	for rel, w := range want {
-		g, ok := got[rel]
-		if !ok {
-			t.Errorf("%q missing in destination", rel)
-			continue
-		}
-		if w.mode != g.mode {
-			t.Errorf("%q: mode %v, want %v", rel, g.mode, w.mode)
-		}
-		if w.mode&fs.ModeSymlink == 0 && !w.mtime.Equal(g.mtime) {
-			t.Errorf("%q: mtime %v, want %v", rel, g.mtime, w.mtime)
-		}
-		if !bytes.Equal(w.content, g.content) {
-			t.Errorf("%q: content differs (%d bytes, want %d)", rel, len(g.content), len(w.content))
-		}
-	}
-	for rel := range got {
-		if _, ok := want[rel]; !ok {
-			t.Errorf("%q in destination but not in source", rel)
-		}
-	}
-}
-
-type entry struct {
-	mode    fs.FileMode
-	mtime   time.Time
-	content []byte // file content or symlink target
-}
-
-func listTree(t testing.TB, root string) map[string]entry {
-	t.Helper()
-	m := map[string]entry{}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if p == root {
-			return nil
-		}
-		rel, _ := filepath.Rel(root, p)
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		e := entry{mode: fi.Mode(), mtime: fi.ModTime()}
-		switch {
-		case fi.Mode()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			e.content = []byte(target)
-		case fi.Mode().IsRegular():
-			if e.content, err = os.ReadFile(p); err != nil {
-				return err
-			}
-		}
-		m[filepath.ToSlash(rel)] = e
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("list %s: %v", root, err)
-	}
-	return m
 }
 
 // WaitFor polls cond every 10 ms until it returns nil, and fails the test
