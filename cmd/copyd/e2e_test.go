@@ -259,3 +259,26 @@ func TestSyncSIGTERMLeavesOnlyCompleteFiles(t *testing.T) {
 	}
 	assertTreesEqual(t, src, dst)
 }
+
+var progressRE = regexp.MustCompile(`\d+/\d+ files`)
+
+func TestSyncProgressBarAndJSONLog(t *testing.T) {
+	t.Parallel()
+	src, dst := t.TempDir(), t.TempDir()
+	files := map[string]string{}
+	for i := range 300 {
+		files[fmt.Sprintf("d%d/f%03d", i%7, i)] = strings.Repeat("x", 4096)
+	}
+	writeTree(t, src, files)
+	r := copyd(t, "sync", "--progress", "always", "--log-format", "json", src, dst)
+	if r.code != 0 {
+		t.Fatalf("sync: %s", r)
+	}
+	if !progressRE.MatchString(r.stderr) || !strings.Contains(r.stderr, `"msg":"pair done"`) {
+		t.Errorf("want a progress bar and JSON log lines on stderr:\n%s", r)
+	}
+	if copied, _, _ := summary(t, r); copied != 300 {
+		t.Errorf("copied %d, want 300", copied)
+	}
+	assertTreesEqual(t, src, dst)
+}

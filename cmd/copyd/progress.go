@@ -29,6 +29,8 @@ func startProgressBar(ctx context.Context, w io.Writer, p *copysync.Progress) (s
 		progressbar.OptionClearOnFinish(),
 		progressbar.OptionFullWidth(),
 	)
+	bar.Describe("scanning; 0/0 files copied")
+	_ = bar.RenderBlank() // show it at once, not after the first tick
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
