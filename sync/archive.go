@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"sort"
 	"syscall"
+
+	"github.com/copyd/copyd/internal/tempname"
 )
 
 // archiveStamp is the suffix format of archived names: "report.pdf" becomes
@@ -50,7 +52,7 @@ func (r *pairRun) archivePath(rel string) (string, error) {
 			suffix = fmt.Sprintf("%s-%d", stamp, i)
 		}
 		// A long name is cut so that name and suffix fit in one path element.
-		p := filepath.Join(dir, shorten(name, maxNameLen-len(suffix))+suffix)
+		p := filepath.Join(dir, tempname.Shorten(name, tempname.MaxNameLen-len(suffix))+suffix)
 		_, err := os.Lstat(p)
 		if errIsNotExist(err) {
 			return p, nil

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/copyd/copyd/internal/tempname"
 )
 
 // writeOptions say how a file reaches its final name.
@@ -65,7 +67,7 @@ func copyFilePortable(ctx context.Context, src, dst string, o writeOptions) (n i
 	if !before.Mode().IsRegular() {
 		return 0, ErrSourceChanged
 	}
-	tmpPath := filepath.Join(filepath.Dir(dst), tempName(filepath.Base(dst)))
+	tmpPath := filepath.Join(filepath.Dir(dst), tempname.For(filepath.Base(dst)))
 	tmp, err := createExclusive(tmpPath)
 	if err != nil {
 		return 0, err
@@ -154,7 +156,7 @@ func copySymlink(src, dst string, o writeOptions) error {
 	if err != nil {
 		return err
 	}
-	tmpPath := filepath.Join(filepath.Dir(dst), tempName(filepath.Base(dst)))
+	tmpPath := filepath.Join(filepath.Dir(dst), tempname.For(filepath.Base(dst)))
 	if err := os.Symlink(target, tmpPath); err != nil {
 		return err
 	}

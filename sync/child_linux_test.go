@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/copyd/copyd/config"
+	"github.com/copyd/copyd/internal/tempname"
 )
 
 // Some scenarios run Sync in a child process: the test binary started again
@@ -279,8 +280,8 @@ func TestSyncArchiveLongName(t *testing.T) {
 			if err != nil || len(entries) != 1 {
 				t.Fatalf("archive holds %v (%v), want the old version", entries, err)
 			}
-			if n := len(entries[0].Name()); n > maxNameLen {
-				t.Errorf("archived name is %d bytes, want at most %d", n, maxNameLen)
+			if n := len(entries[0].Name()); n > tempname.MaxNameLen {
+				t.Errorf("archived name is %d bytes, want at most %d", n, tempname.MaxNameLen)
 			}
 			assertContent(t, filepath.Join(p.Archive, entries[0].Name()), "v1")
 		})

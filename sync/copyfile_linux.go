@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"unsafe"
 
+	"github.com/copyd/copyd/internal/tempname"
 	"golang.org/x/sys/unix"
 )
 
@@ -61,7 +62,7 @@ func copyFile(ctx context.Context, src, dst string, o writeOptions) (n int64, er
 		}
 	}
 	if dfd < 0 {
-		tmpPath = filepath.Join(dir, tempName(filepath.Base(dst)))
+		tmpPath = filepath.Join(dir, tempname.For(filepath.Base(dst)))
 		dfd, err = unix.Open(tmpPath, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, perm)
 		if err != nil {
 			return 0, &fs.PathError{Op: "create", Path: tmpPath, Err: err}
@@ -113,7 +114,7 @@ func copyFile(ctx context.Context, src, dst string, o writeOptions) (n int64, er
 	if tmpPath == "" {
 		err = linkUnnamed(dfd, dst)
 		if errors.Is(err, unix.EEXIST) { // something took the name since the scan
-			tmpPath = filepath.Join(dir, tempName(filepath.Base(dst)))
+			tmpPath = filepath.Join(dir, tempname.For(filepath.Base(dst)))
 			if err = linkUnnamed(dfd, tmpPath); err == nil {
 				err = finishTemp(tmpPath, dst, o.replace)
 			}

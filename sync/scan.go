@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"syscall"
+
+	"github.com/copyd/copyd/internal/tempname"
 )
 
 // dirItem is a source folder waiting to be scanned.
@@ -64,7 +66,7 @@ func (r *pairRun) scanDir(ctx context.Context, it dirItem, push func(dirItem)) {
 			return
 		}
 		name := e.name
-		if isTemp(name) {
+		if tempname.Is(name) {
 			continue
 		}
 		rel := relJoin(it.rel, name)
@@ -177,7 +179,7 @@ func (r *pairRun) makeDir(ctx context.Context, it dirItem, meta *dirMeta) bool {
 func (r *pairRun) noteExtras(dir string, left map[string]entry, meta *dirMeta) {
 	for name, e := range left {
 		rel := relJoin(dir, name)
-		if isTemp(name) {
+		if tempname.Is(name) {
 			if !r.dryRun {
 				if err := os.Remove(r.dstPath(rel)); err != nil && !errIsNotExist(err) {
 					r.log.Warn("stale temp file not removed", "path", rel, "err", err)

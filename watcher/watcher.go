@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/copyd/copyd/internal/tempname"
 	"github.com/fsnotify/fsnotify"
 )
 
@@ -208,7 +209,7 @@ func (w *Watcher) handle(ctx context.Context, ev fsnotify.Event) {
 	if rel == "." {
 		rel = ""
 	}
-	if isTemp(path.Base(rel)) {
+	if tempname.Is(path.Base(rel)) {
 		return
 	}
 	w.log.Debug("event", "path", rel, "op", ev.Op.String())

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/copyd/copyd/internal/tempname"
 )
 
 const waitTimeout = 5 * time.Second
@@ -348,8 +350,8 @@ func TestIsTemp(t *testing.T) {
 		{".x.copyd-0123456789abcdef", false},
 	}
 	for _, tt := range tests {
-		if got := isTemp(tt.name); got != tt.want {
-			t.Errorf("isTemp(%q) = %v, want %v", tt.name, got, tt.want)
+		if got := tempname.Is(tt.name); got != tt.want {
+			t.Errorf("tempname.Is(%q) = %v, want %v", tt.name, got, tt.want)
 		}
 	}
 }

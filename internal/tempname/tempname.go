@@ -1,4 +1,4 @@
-package sync
+package tempname
 
 import (
 	"crypto/rand"
@@ -8,27 +8,27 @@ import (
 )
 
 // Temp files are named .<name>.copyd-<16 hex>.tmp so that they sort next to
-// the file they become, are hidden on Unix, and are recognised by isTemp.
+// the file they become, are hidden on Unix, and are recognised by [Is].
 const (
 	tempInfix   = ".copyd-"
 	tempSuffix  = ".tmp"
 	tempRandLen = 16
-	maxNameLen  = 255 // bytes in one path component on every filesystem copyd targets
+	MaxNameLen  = 255 // bytes in one path component on every filesystem copyd targets
 	// tempOverhead is what the pattern adds around <name>.
 	tempOverhead = 1 + len(tempInfix) + tempRandLen + len(tempSuffix)
 )
 
-// tempName returns a fresh temp name for the final name name. A long name
-// is cut on a UTF-8 boundary so the result fits in maxNameLen bytes.
-func tempName(name string) string {
+// For returns a fresh temp name for the final name name. A long name
+// is cut on a UTF-8 boundary so the result fits in MaxNameLen bytes.
+func For(name string) string {
 	var b [tempRandLen / 2]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
-	return "." + shorten(name, maxNameLen-tempOverhead) + tempInfix + hex.EncodeToString(b[:]) + tempSuffix
+	return "." + Shorten(name, MaxNameLen-tempOverhead) + tempInfix + hex.EncodeToString(b[:]) + tempSuffix
 }
 
-// shorten cuts s to at most n bytes without splitting a UTF-8 sequence (for
+// Shorten cuts s to at most n bytes without splitting a UTF-8 sequence (for
 // invalid UTF-8 it still never cuts more than 3 extra bytes).
-func shorten(s string, n int) string {
+func Shorten(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
@@ -39,10 +39,10 @@ func shorten(s string, n int) string {
 	return s[:cut]
 }
 
-// isTemp reports whether name is one of copyd's temp files (current or left
+// Is reports whether name is one of copyd's temp files (current or left
 // by a crash). The check is strict so that a user's own ".x.tmp" is never
 // taken for one.
-func isTemp(name string) bool {
+func Is(name string) bool {
 	if !strings.HasPrefix(name, ".") || !strings.HasSuffix(name, tempSuffix) {
 		return false
 	}

@@ -1,4 +1,4 @@
-package sync
+package tempname
 
 import (
 	"strings"
@@ -15,9 +15,9 @@ func TestTempName(t *testing.T) {
 	}{
 		{"short", "report.pdf", "report.pdf"},
 		{"chinese", "第01讲 多进程.mp4", "第01讲 多进程.mp4"},
-		{"fits exactly", strings.Repeat("a", maxNameLen-tempOverhead), strings.Repeat("a", maxNameLen-tempOverhead)},
-		{"one byte too long", strings.Repeat("a", maxNameLen-tempOverhead+1), strings.Repeat("a", maxNameLen-tempOverhead)},
-		{"255 ascii bytes", strings.Repeat("a", 255), strings.Repeat("a", maxNameLen-tempOverhead)},
+		{"fits exactly", strings.Repeat("a", MaxNameLen-tempOverhead), strings.Repeat("a", MaxNameLen-tempOverhead)},
+		{"one byte too long", strings.Repeat("a", MaxNameLen-tempOverhead+1), strings.Repeat("a", MaxNameLen-tempOverhead)},
+		{"255 ascii bytes", strings.Repeat("a", 255), strings.Repeat("a", MaxNameLen-tempOverhead)},
 		// 85 three-byte runes = 255 bytes; 227 bytes would split the 76th rune.
 		{"255 bytes of chinese", strings.Repeat("教", 85), strings.Repeat("教", 75)},
 		{"254 bytes of emoji and ascii", "ab" + strings.Repeat("😀", 63), "ab" + strings.Repeat("😀", 56)},
@@ -27,21 +27,21 @@ func TestTempName(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got := tempName(tt.final)
-			if len(got) > maxNameLen {
-				t.Errorf("tempName(%d bytes) is %d bytes, want at most %d", len(tt.final), len(got), maxNameLen)
+			got := For(tt.final)
+			if len(got) > MaxNameLen {
+				t.Errorf("For(%d bytes) is %d bytes, want at most %d", len(tt.final), len(got), MaxNameLen)
 			}
 			if !strings.HasPrefix(got, "."+tt.wantBase+tempInfix) {
-				t.Errorf("tempName() = %q, want prefix %q", got, "."+tt.wantBase+tempInfix)
+				t.Errorf("For() = %q, want prefix %q", got, "."+tt.wantBase+tempInfix)
 			}
 			if utf8.ValidString(tt.final) && !utf8.ValidString(got) {
-				t.Errorf("tempName() = %q cuts a UTF-8 sequence", got)
+				t.Errorf("For() = %q cuts a UTF-8 sequence", got)
 			}
-			if !isTemp(got) {
-				t.Errorf("isTemp(tempName(%q)) = false, want true", tt.final)
+			if !Is(got) {
+				t.Errorf("Is(For(%q)) = false, want true", tt.final)
 			}
-			if again := tempName(tt.final); again == got {
-				t.Errorf("tempName() returned %q twice, want a fresh name each time", got)
+			if again := For(tt.final); again == got {
+				t.Errorf("For() returned %q twice, want a fresh name each time", got)
 			}
 		})
 	}
@@ -69,8 +69,8 @@ func TestShorten(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if got := shorten(tt.s, tt.n); got != tt.want {
-				t.Errorf("shorten(%q, %d) = %q, want %q", tt.s, tt.n, got, tt.want)
+			if got := Shorten(tt.s, tt.n); got != tt.want {
+				t.Errorf("Shorten(%q, %d) = %q, want %q", tt.s, tt.n, got, tt.want)
 			}
 		})
 	}
@@ -103,8 +103,8 @@ func TestIsTemp(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if got := isTemp(tt.in); got != tt.want {
-				t.Errorf("isTemp(%q) = %v, want %v", tt.in, got, tt.want)
+			if got := Is(tt.in); got != tt.want {
+				t.Errorf("Is(%q) = %v, want %v", tt.in, got, tt.want)
 			}
 		})
 	}
