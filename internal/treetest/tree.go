@@ -14,8 +14,8 @@ import (
 )
 
 // tempRE matches anything that looks like a copyd temp file. It is looser
-// than isTemp on purpose (and spans newlines in names), so that a bug in
-// isTemp cannot hide a leftover.
+// than tempname.Is on purpose (and spans newlines in names), so that a bug in
+// tempname.Is cannot hide a leftover.
 var tempRE = regexp.MustCompile(`(?s)^\..*copyd-[0-9a-fA-F]+\.tmp$`)
 
 // AssertNoTemps fails the test if any copyd temp file is left under dir.
