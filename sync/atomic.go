@@ -78,7 +78,7 @@ func copyFilePortable(ctx context.Context, src, dst string, o writeOptions) (n i
 			os.Remove(tmpPath) // never leave a partial file behind
 		}
 	}()
-	if n, err = copyData(ctx, tmp, in, before); err != nil {
+	if n, err = copyRange(ctx, tmp, in, before.Size()); err != nil {
 		return n, fmt.Errorf("copy data: %w", err)
 	}
 	if err = unchangedSince(src, in, before); err != nil {

@@ -85,11 +85,7 @@ func (c *committer) commit(batch []commitItem) {
 	for _, it := range batch {
 		if err := finishTemp(it.tmpPath, r.dstPath(it.rel), it.replace); err != nil {
 			removeTemp(it.tmpPath)
-			if classify(err) == kindPause {
-				r.pause("rename", it.rel, err)
-			} else {
-				r.fail("rename", it.rel, err)
-			}
+			r.failOrPause("rename", it.rel, err)
 			continue
 		}
 		it.in.changed.Store(true)

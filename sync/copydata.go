@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"io/fs"
 	"os"
 )
 
@@ -32,10 +31,4 @@ func copyRange(ctx context.Context, dst, src *os.File, n int64) (int64, error) {
 		}
 	}
 	return done, nil
-}
-
-// copyData copies fi.Size() bytes of src into the empty file dst (the
-// portable path; copyfile_linux.go keeps the holes of sparse files).
-func copyData(ctx context.Context, dst, src *os.File, fi fs.FileInfo) (int64, error) {
-	return copyRange(ctx, dst, src, fi.Size())
 }

@@ -59,23 +59,34 @@ func (r *pairRun) dstPath(rel string) string {
 
 // fail records a final failure on rel: one log line, counted, listed.
 func (r *pairRun) fail(op, rel string, err error) {
-	fe := &FileError{Pair: r.pair.Name, Op: op, Path: rel, Err: err}
-	r.progress.Failed.Add(1)
 	r.log.Error(op+" failed", "path", rel, "err", err)
-	r.mu.Lock()
-	if len(r.failures) < maxListedFailures {
-		r.failures = append(r.failures, fe)
-	}
-	r.mu.Unlock()
+	r.record(op, rel, err)
 }
 
 // pause stops the pair after the destination refused a write (full,
-// read-only): every later write would fail the same way.
+// read-only): every later write would fail the same way. The reason is
+// logged once; each refused path is counted and listed.
 func (r *pairRun) pause(op, rel string, err error) {
 	if r.paused.CompareAndSwap(nil, &err) {
 		r.log.Error("destination refuses writes; pair stopped, free space or fix the destination and run again",
 			"path", rel, "op", op, "err", err)
 	}
+	r.record(op, rel, err)
+}
+
+// failOrPause handles a final error of a step that writes to the
+// destination: a full or read-only destination pauses the pair, anything
+// else fails that path alone.
+func (r *pairRun) failOrPause(op, rel string, err error) {
+	if classify(err) == kindPause {
+		r.pause(op, rel, err)
+	} else {
+		r.fail(op, rel, err)
+	}
+}
+
+// record counts a failed path and lists it (the first maxListedFailures).
+func (r *pairRun) record(op, rel string, err error) {
 	r.progress.Failed.Add(1)
 	r.mu.Lock()
 	if len(r.failures) < maxListedFailures {

@@ -153,11 +153,7 @@ func (r *pairRun) makeDir(ctx context.Context, it dirItem, meta *dirMeta) bool {
 	}
 	// Owner rwx while copyd fills it; finishDirs sets the real mode.
 	if err := os.Mkdir(p, it.src.Mode().Perm()|0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-		if classify(err) == kindPause {
-			r.pause("mkdir", it.rel, err)
-		} else {
-			r.fail("mkdir", it.rel, err)
-		}
+		r.failOrPause("mkdir", it.rel, err)
 		return false
 	}
 	if it.parent != nil {
