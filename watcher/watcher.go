@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path"
@@ -32,7 +31,7 @@ const (
 	// events, so the consumer must scan it.
 	DirAdded
 	// Rescan: events were lost. The consumer must rescan Rel ("" for the
-	// whole tree).
+	// whole tree). The watches are brought up to date before it is reported.
 	Rescan
 	// Degraded: the kernel refused a watch, so some folders are not watched.
 	// The consumer should fall back to periodic rescans.
@@ -70,13 +69,16 @@ type Options struct {
 	// Excluded folders are not watched and excluded paths produce no events.
 	// Nil excludes nothing. It is called from the watcher's goroutine only.
 	Exclude func(rel string, isDir bool) bool
+	// Notify receives every event, in order. It is required. It is called
+	// from the watcher's goroutine only, one call at a time, and never after
+	// [Watcher.Close] returns. It must not block: while it runs, nobody
+	// reads fsnotify and the kernel queue fills (see the package doc). Hand
+	// the event to a queue that returns at once, such as a mutex-protected
+	// map keyed by path. It must not call Close.
+	Notify func(Event)
 	// Log receives the watcher's logs; nil discards them.
 	Log *slog.Logger
 }
-
-// eventBuffer is the capacity of the Events channel: the reader must not stall
-// fsnotify while the consumer is busy.
-const eventBuffer = 4096
 
 // Watcher watches one source tree recursively. Its methods are safe for
 // concurrent use.
@@ -84,8 +86,8 @@ type Watcher struct {
 	fsw     *fsnotify.Watcher
 	root    string
 	exclude func(rel string, isDir bool) bool
+	notify  func(Event)
 	log     *slog.Logger
-	out     chan Event
 	cancel  context.CancelFunc
 	done    chan struct{}
 	closeMu sync.Mutex
@@ -97,15 +99,22 @@ type Watcher struct {
 	gone     map[string]bool // rel of watched folders reported Removed, until the path is created again
 	missing  int             // folders that could not be watched for lack of watches
 	degraded bool            // the watch limit was hit and reported
+	running  bool            // the goroutine runs; before, events wait in early
+	early    []Event         // events of New's walk, for the goroutine to pass on
+	hook     overflowHook
 	closeErr error
 }
 
 // New watches o.Root and every folder below it that o.Exclude does not
-// exclude, and starts the goroutine that sends [Event]s until ctx is cancelled
-// or [Watcher.Close] is called. It returns an error only if the root itself
-// cannot be watched; a folder below it that cannot be watched is logged and
-// skipped (and reported with [Degraded] when the watch limit is reached).
+// exclude, and starts the goroutine that passes [Event]s to o.Notify until
+// ctx is cancelled or [Watcher.Close] is called. It returns an error if
+// o.Notify is nil or the root itself cannot be watched; a folder below it
+// that cannot be watched is logged and skipped (and reported with
+// [Degraded] when the watch limit is reached).
 func New(ctx context.Context, o Options) (*Watcher, error) {
+	if o.Notify == nil {
+		return nil, errors.New("watcher: Options.Notify is nil")
+	}
 	log := o.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -131,38 +140,40 @@ func New(ctx context.Context, o Options) (*Watcher, error) {
 		fsw:     fsw,
 		root:    root,
 		exclude: exclude,
+		notify:  o.Notify,
 		log:     log,
-		out:     make(chan Event, eventBuffer),
 		cancel:  cancel,
 		done:    make(chan struct{}),
 		watched: make(map[string]bool),
 		skipped: make(map[string]bool),
 		gone:    make(map[string]bool),
+		hook:    overflowHook{name: os.Getenv(overflowEnv)},
 	}
 	if err := fsw.Add(root); err != nil {
 		cancel()
 		fsw.Close()
 		if errors.Is(err, syscall.ENOSPC) {
-			return nil, fmt.Errorf("watch root %s: %w; raise fs.inotify.max_user_watches with sysctl", root, err)
+			setting, _, ok := watchLimit()
+			if !ok {
+				setting = "the watch limit"
+			}
+			return nil, fmt.Errorf("watch root %s: %w; raise %s with sysctl", root, err, setting)
 		}
 		return nil, fmt.Errorf("watch root %s: %w", root, err)
 	}
 	w.watched[""] = true
 	w.nwatch.Store(1)
-	w.addTree(ctx, "", false)
+	w.addTree(ctx, "", false, false)
 	go w.run(ctx)
 	return w, nil
 }
 
-// Events returns the channel of events. It is closed when the watcher stops.
-func (w *Watcher) Events() <-chan Event { return w.out }
-
 // Watches returns the number of folders watched now.
 func (w *Watcher) Watches() int { return int(w.nwatch.Load()) }
 
-// Close stops the watcher and waits for its goroutine; Events is closed when
-// it returns. It returns the error of closing fsnotify, and may be called
-// more than once.
+// Close stops the watcher and waits for its goroutine; Notify is not called
+// once it returns. It returns the error of closing fsnotify, and may be
+// called more than once and from several goroutines.
 func (w *Watcher) Close() error {
 	w.cancel()
 	<-w.done
@@ -173,13 +184,17 @@ func (w *Watcher) Close() error {
 
 func (w *Watcher) run(ctx context.Context) {
 	defer close(w.done)
-	defer close(w.out) // the sender closes
 	defer func() {
 		err := w.fsw.Close()
 		w.closeMu.Lock()
 		w.closeErr = err
 		w.closeMu.Unlock()
 	}()
+	w.running = true
+	for _, ev := range w.early {
+		w.send(ctx, ev)
+	}
+	w.early = nil
 	for {
 		select {
 		case <-ctx.Done():
@@ -188,16 +203,29 @@ func (w *Watcher) run(ctx context.Context) {
 			if !ok {
 				return
 			}
+			if drop, overflow := w.hook.filter(ev); drop {
+				if overflow {
+					w.lost(ctx, fsnotify.ErrEventOverflow)
+				}
+				continue
+			}
 			w.handle(ctx, ev)
 		case err, ok := <-w.fsw.Errors:
 			if !ok {
 				return
 			}
 			// ErrEventOverflow or a read error: events were lost.
-			w.log.Warn("events lost, rescanning", "err", err)
-			w.send(ctx, Event{Kind: Rescan})
+			w.lost(ctx, err)
 		}
 	}
+}
+
+// lost handles lost events: it brings the watches up to date, then asks for
+// a rescan of the whole tree.
+func (w *Watcher) lost(ctx context.Context, err error) {
+	w.log.Warn("events lost, rescanning", "err", err)
+	w.resync(ctx)
+	w.send(ctx, Event{Kind: Rescan})
 }
 
 func (w *Watcher) handle(ctx context.Context, ev fsnotify.Event) {
@@ -225,7 +253,7 @@ func (w *Watcher) handle(ctx context.Context, ev fsnotify.Event) {
 				w.skipped[rel] = true
 				return
 			}
-			w.addTree(ctx, rel, true)
+			w.addTree(ctx, rel, true, false)
 			w.send(ctx, Event{Rel: rel, Kind: DirAdded})
 			return
 		}
@@ -256,117 +284,14 @@ func (w *Watcher) handle(ctx context.Context, ev fsnotify.Event) {
 	}
 }
 
-// addTree watches the folder rel (unless self is false) and every folder
-// below it that is not excluded. It logs the watch limit once and reports
-// it with Degraded.
-func (w *Watcher) addTree(ctx context.Context, rel string, self bool) {
-	top := filepath.Join(w.root, filepath.FromSlash(rel))
-	full := false // the kernel refused a watch during this walk
-	_ = filepath.WalkDir(top, func(p string, d fs.DirEntry, err error) error {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				w.log.Debug("folder vanished before watch", "path", w.rel(p))
-			} else {
-				w.log.Warn("cannot read folder", "path", w.rel(p), "err", err)
-			}
-			if d != nil && d.IsDir() {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		if !d.IsDir() {
-			return nil
-		}
-		r := w.rel(p)
-		if p == top && !self {
-			return nil
-		}
-		if w.exclude(r, true) {
-			w.skipped[r] = true
-			return fs.SkipDir
-		}
-		if w.watched[r] {
-			return nil
-		}
-		if full {
-			w.missing++
-			return nil
-		}
-		if err := w.fsw.Add(p); err != nil {
-			switch {
-			case errors.Is(err, syscall.ENOSPC):
-				full = true
-				w.missing++
-			case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOENT):
-				w.log.Debug("folder vanished before watch", "path", r)
-				return fs.SkipDir
-			default:
-				w.log.Warn("cannot watch folder", "path", r, "err", err)
-			}
-			return nil
-		}
-		w.watched[r] = true
-		w.nwatch.Add(1)
-		return nil
-	})
-	if full && !w.degraded {
-		w.degraded = true
-		w.logLimit()
-		w.send(ctx, Event{Kind: Degraded})
-	}
-}
-
-// logLimit logs the one error that explains a refused watch and how to fix it.
-func (w *Watcher) logLimit() {
-	need := len(w.watched) + w.missing
-	cur, ok := watchLimit()
-	if !ok {
-		w.log.Error("watch limit reached; unwatched folders are found by periodic rescans",
-			"folders", need, "watched", len(w.watched))
-		return
-	}
-	n := max(2*cur, 2*need)
-	w.log.Error("inotify watch limit reached; unwatched folders are found by periodic rescans",
-		"setting", "fs.inotify.max_user_watches",
-		"current", cur,
-		"folders", need,
-		"watched", len(w.watched),
-		"fix", fmt.Sprintf("run 'sysctl fs.inotify.max_user_watches=%d' as root, and keep it with 'echo fs.inotify.max_user_watches=%d > /etc/sysctl.d/90-copyd.conf'", n, n))
-}
-
-// unwatchTree drops the watches of rel and every folder below it. A folder
-// renamed away keeps its inotify watches under the old paths, and a folder
-// renamed inside the tree is watched again under its new path, which fsnotify
-// would file under the old path while the old watch exists.
-func (w *Watcher) unwatchTree(rel string) {
-	for r := range w.watched {
-		if r == rel || rel == "" || strings.HasPrefix(r, rel+"/") {
-			_ = w.fsw.Remove(filepath.Join(w.root, filepath.FromSlash(r))) // a deleted folder's watch is already gone
-			delete(w.watched, r)
-			w.nwatch.Add(-1)
-		}
-	}
-	for r := range w.skipped {
-		if rel == "" || strings.HasPrefix(r, rel+"/") {
-			delete(w.skipped, r)
-		}
-	}
-}
-
-func (w *Watcher) rel(p string) string {
-	r, err := filepath.Rel(w.root, p)
-	if err != nil || r == "." {
-		return ""
-	}
-	return filepath.ToSlash(r)
-}
-
+// send passes ev to Notify unless the watcher is stopping. Events of New's
+// own walk wait for the goroutine, which alone calls Notify.
 func (w *Watcher) send(ctx context.Context, ev Event) {
-	select {
-	case w.out <- ev:
-	case <-ctx.Done():
+	switch {
+	case ctx.Err() != nil:
+	case !w.running:
+		w.early = append(w.early, ev)
+	default:
+		w.notify(ev)
 	}
 }

@@ -3,62 +3,15 @@ package watcher
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/copyd/copyd/internal/tempname"
 )
-
-const waitTimeout = 5 * time.Second
-
-func startWatcher(t *testing.T, root string, exclude func(string, bool) bool) *Watcher {
-	t.Helper()
-	w, err := New(t.Context(), Options{Root: root, Exclude: exclude})
-	if err != nil {
-		t.Fatalf("New() error = %v", err)
-	}
-	t.Cleanup(func() { w.Close() })
-	return w
-}
-
-// waitEvent waits for want and returns the events that came before it. It
-// fails with everything that arrived if want does not come within waitTimeout.
-func waitEvent(t *testing.T, w *Watcher, want Event) []Event {
-	t.Helper()
-	var got []Event
-	timer := time.NewTimer(waitTimeout)
-	defer timer.Stop()
-	for {
-		select {
-		case ev, ok := <-w.Events():
-			if !ok {
-				t.Fatalf("Events closed while waiting for %v; got %v", want, got)
-			}
-			if ev == want {
-				return got
-			}
-			got = append(got, ev)
-		case <-timer.C:
-			t.Fatalf("no %v within %v; got %v", want, waitTimeout, got)
-		}
-	}
-}
-
-func (e Event) String() string { return fmt.Sprintf("%s %q", e.Kind, e.Rel) }
-
-func write(t *testing.T, p, data string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
 
 func TestFileEvents(t *testing.T) {
 	t.Parallel()
@@ -138,10 +91,10 @@ func TestFileEvents(t *testing.T) {
 			if tt.setup != nil {
 				tt.setup(t, root)
 			}
-			w := startWatcher(t, root, nil)
+			_, rec := startWatcher(t, root, nil)
 			tt.act(t, root)
 			for _, want := range tt.want {
-				waitEvent(t, w, want)
+				waitEvent(t, rec, want)
 			}
 		})
 	}
@@ -151,13 +104,13 @@ func TestRenamedFolderWatchedUnderNewName(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
 	write(t, filepath.Join(root, "old", "sub", "f"), "x")
-	w := startWatcher(t, root, nil)
+	w, rec := startWatcher(t, root, nil)
 	if err := os.Rename(filepath.Join(root, "old"), filepath.Join(root, "new")); err != nil {
 		t.Fatal(err)
 	}
-	waitEvent(t, w, Event{Rel: "new", Kind: DirAdded})
+	waitEvent(t, rec, Event{Rel: "new", Kind: DirAdded})
 	write(t, filepath.Join(root, "new", "sub", "g"), "x")
-	waitEvent(t, w, Event{Rel: "new/sub/g", Kind: Changed})
+	waitEvent(t, rec, Event{Rel: "new/sub/g", Kind: Changed})
 	if got, want := w.Watches(), 3; got != want {
 		t.Errorf("Watches() = %d, want %d", got, want)
 	}
@@ -166,22 +119,21 @@ func TestRenamedFolderWatchedUnderNewName(t *testing.T) {
 func TestMkdirAll(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
-	w := startWatcher(t, root, nil)
+	w, rec := startWatcher(t, root, nil)
 	write(t, filepath.Join(root, "a", "b", "c", "f"), "x")
-	waitEvent(t, w, Event{Rel: "a", Kind: DirAdded})
+	waitEvent(t, rec, Event{Rel: "a", Kind: DirAdded})
 	// The walk of "a" may run while mkdir -p still creates b and c; the
 	// deeper folders are then watched (and reported with their own
 	// DirAdded) once their Create events are handled. Only when all four
 	// watches exist is a new file in a/b/c sure to give its own event.
-	deadline := time.Now().Add(waitTimeout)
-	for w.Watches() != 4 {
-		if time.Now().After(deadline) {
-			t.Fatalf("Watches() = %d after %v, want 4", w.Watches(), waitTimeout)
+	waitFor(t, waitTimeout, func() error {
+		if got := w.Watches(); got != 4 {
+			return fmt.Errorf("Watches() = %d, want 4", got)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	write(t, filepath.Join(root, "a", "b", "c", "g"), "x")
-	waitEvent(t, w, Event{Rel: "a/b/c/g", Kind: Changed})
+	waitEvent(t, rec, Event{Rel: "a/b/c/g", Kind: Changed})
 }
 
 func TestMoveTreeIn(t *testing.T) {
@@ -189,18 +141,18 @@ func TestMoveTreeIn(t *testing.T) {
 	outside := t.TempDir()
 	root := t.TempDir()
 	write(t, filepath.Join(outside, "tree", "x", "y", "f"), "x")
-	w := startWatcher(t, root, nil)
+	w, rec := startWatcher(t, root, nil)
 	if err := os.Rename(filepath.Join(outside, "tree"), filepath.Join(root, "tree")); err != nil {
 		t.Fatal(err)
 	}
-	before := waitEvent(t, w, Event{Rel: "tree", Kind: DirAdded})
+	before := waitEvent(t, rec, Event{Rel: "tree", Kind: DirAdded})
 	for _, ev := range before {
 		if strings.HasPrefix(ev.Rel, "tree/") {
 			t.Errorf("event %v from inside the moved tree, want one DirAdded only", ev)
 		}
 	}
 	write(t, filepath.Join(root, "tree", "x", "y", "g"), "x")
-	waitEvent(t, w, Event{Rel: "tree/x/y/g", Kind: Changed})
+	waitEvent(t, rec, Event{Rel: "tree/x/y/g", Kind: Changed})
 	if got, want := w.Watches(), 4; got != want {
 		t.Errorf("Watches() = %d, want %d", got, want)
 	}
@@ -211,14 +163,14 @@ func TestMoveTreeOut(t *testing.T) {
 	outside := t.TempDir()
 	root := t.TempDir()
 	write(t, filepath.Join(root, "tree", "x", "f"), "x")
-	w := startWatcher(t, root, nil)
+	w, rec := startWatcher(t, root, nil)
 	if err := os.Rename(filepath.Join(root, "tree"), filepath.Join(outside, "tree")); err != nil {
 		t.Fatal(err)
 	}
-	waitEvent(t, w, Event{Rel: "tree", Kind: Removed})
+	waitEvent(t, rec, Event{Rel: "tree", Kind: Removed})
 	write(t, filepath.Join(outside, "tree", "x", "g"), "x") // no longer ours
 	write(t, filepath.Join(root, "sentinel"), "x")
-	for _, ev := range waitEvent(t, w, Event{Rel: "sentinel", Kind: Changed}) {
+	for _, ev := range waitEvent(t, rec, Event{Rel: "sentinel", Kind: Changed}) {
 		t.Errorf("unexpected event %v", ev)
 	}
 	if got, want := w.Watches(), 1; got != want {
@@ -270,10 +222,10 @@ func TestIgnored(t *testing.T) {
 			if tt.setup != nil {
 				tt.setup(t, root)
 			}
-			w := startWatcher(t, root, exclude)
+			w, rec := startWatcher(t, root, exclude)
 			tt.act(t, root)
 			write(t, filepath.Join(root, "sentinel"), "x")
-			for _, ev := range waitEvent(t, w, Event{Rel: "sentinel", Kind: Changed}) {
+			for _, ev := range waitEvent(t, rec, Event{Rel: "sentinel", Kind: Changed}) {
 				t.Errorf("unexpected event %v before the sentinel", ev)
 			}
 			if got, want := w.Watches(), 1; got != want {
@@ -283,19 +235,31 @@ func TestIgnored(t *testing.T) {
 	}
 }
 
-func TestNewRootErrors(t *testing.T) {
+func TestNewErrors(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
 	file := filepath.Join(root, "file")
 	write(t, file, "x")
-	for _, p := range []string{filepath.Join(root, "missing"), file} {
-		if w, err := New(t.Context(), Options{Root: p}); err == nil {
+	notify := func(Event) {}
+	tests := []struct {
+		name string
+		o    Options
+	}{
+		{"missing root", Options{Root: filepath.Join(root, "missing"), Notify: notify}},
+		{"root is a file", Options{Root: file, Notify: notify}},
+		{"no Notify", Options{Root: root}},
+	}
+	for _, tt := range tests {
+		if w, err := New(t.Context(), tt.o); err == nil {
 			w.Close()
-			t.Errorf("New(%q) error = nil, want an error", p)
+			t.Errorf("%s: New() error = nil, want an error", tt.name)
 		}
 	}
 }
 
+// TestClose stops a watcher while files are being created and checks that
+// Notify is never called once Close returned, and that Close may be called
+// again, from several goroutines.
 func TestClose(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -311,25 +275,53 @@ func TestClose(t *testing.T) {
 			root := t.TempDir()
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
-			w, err := New(ctx, Options{Root: root})
+			rec := newRecorder()
+			var closed atomic.Bool
+			var late atomic.Int64 // Notify calls after Close returned
+			w, err := New(ctx, Options{Root: root, Notify: func(ev Event) {
+				if closed.Load() {
+					late.Add(1)
+				}
+				rec.notify(ev)
+			}})
 			if err != nil {
 				t.Fatalf("New() error = %v", err)
 			}
-			tt.stop(w, cancel)
-			timer := time.NewTimer(waitTimeout)
-			defer timer.Stop()
-			for open := true; open; {
-				select {
-				case _, open = <-w.Events():
-				case <-timer.C:
-					t.Fatal("Events not closed after stop")
+			stopWriting := make(chan struct{})
+			var writer sync.WaitGroup
+			writer.Go(func() {
+				for i := 0; ; i++ {
+					select {
+					case <-stopWriting:
+						return
+					default:
+					}
+					_ = os.WriteFile(filepath.Join(root, fmt.Sprintf("f%d", i)), nil, 0o644)
 				}
-			}
+			})
+			waitEvent(t, rec, Event{Rel: "f0", Kind: Changed})
+			tt.stop(w, cancel)
 			if err := w.Close(); err != nil {
 				t.Errorf("Close() error = %v", err)
 			}
-			if err := w.Close(); err != nil {
-				t.Errorf("second Close() error = %v", err)
+			closed.Store(true)
+			// Events keep coming from the writer; none may reach Notify.
+			for i := range 200 {
+				write(t, filepath.Join(root, fmt.Sprintf("late%d", i)), "x")
+			}
+			close(stopWriting)
+			writer.Wait()
+			var closers sync.WaitGroup
+			for range 2 {
+				closers.Go(func() {
+					if err := w.Close(); err != nil {
+						t.Errorf("second Close() error = %v", err)
+					}
+				})
+			}
+			closers.Wait()
+			if n := late.Load(); n != 0 {
+				t.Errorf("Notify called %d times after Close returned", n)
 			}
 		})
 	}
@@ -352,27 +344,6 @@ func TestIsTemp(t *testing.T) {
 	for _, tt := range tests {
 		if got := tempname.Is(tt.name); got != tt.want {
 			t.Errorf("tempname.Is(%q) = %v, want %v", tt.name, got, tt.want)
-		}
-	}
-}
-
-func TestLogLimit(t *testing.T) {
-	t.Parallel()
-	var buf strings.Builder
-	w := &Watcher{
-		log:     slog.New(slog.NewTextHandler(&buf, nil)),
-		watched: map[string]bool{"": true, "a": true},
-		missing: 5,
-	}
-	w.logLimit()
-	out := buf.String()
-	want := []string{"level=ERROR", "folders=7"}
-	if _, ok := watchLimit(); ok {
-		want = append(want, "fs.inotify.max_user_watches", "sysctl fs.inotify.max_user_watches=", "/etc/sysctl.d/")
-	}
-	for _, s := range want {
-		if !strings.Contains(out, s) {
-			t.Errorf("logLimit() logged %q, want it to contain %q", out, s)
 		}
 	}
 }
