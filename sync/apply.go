@@ -175,14 +175,17 @@ func (r *pairRun) planSymlink(ctx context.Context, b *batch, rel string, dst fs.
 		r.progress.FilesDone.Add(1)
 		return
 	}
-	b.add(ctx, 0, func(ctx context.Context) {
-		o := r.writeOptions(ctx, rel, dst, in)
-		if r.retry(ctx, "copy symlink", rel, func() error { return copySymlink(r.srcPath(rel), r.dstPath(rel), o) }) {
-			in.changed.Store(true)
-			r.progress.FilesDone.Add(1)
-			r.log.Debug("symlink copied", "path", rel)
-		}
-	})
+	b.add(ctx, 0, func(ctx context.Context) { r.linkOne(ctx, rel, dst, in) })
+}
+
+// linkOne recreates the symlink rel with retries and records the outcome.
+func (r *pairRun) linkOne(ctx context.Context, rel string, dst fs.FileInfo, in *dirMeta) {
+	o := r.writeOptions(ctx, rel, dst, in)
+	if r.retry(ctx, "copy symlink", rel, func() error { return copySymlink(r.srcPath(rel), r.dstPath(rel), o) }) {
+		in.changed.Store(true)
+		r.progress.FilesDone.Add(1)
+		r.log.Debug("symlink copied", "path", rel)
+	}
 }
 
 // writeOptions says how to write rel over what the destination holds (dst,

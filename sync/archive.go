@@ -147,7 +147,13 @@ func (r *pairRun) deleteExtras(ctx context.Context) {
 // removeExtra takes the extra destination entry rel out of the way like
 // removeOrArchive, but keeps the excluded entries inside a folder, and the
 // folders that lead to them: excluded paths are neither copied nor deleted.
+//
+// An entry whose source has come back since the scan (the daemon copies it
+// meanwhile) is left alone.
 func (r *pairRun) removeExtra(ctx context.Context, rel string, isDir bool) error {
+	if _, err := os.Lstat(r.srcPath(rel)); err == nil {
+		return nil
+	}
 	if !isDir || !r.holdsExcluded(rel) {
 		return r.removeOrArchive(ctx, rel)
 	}

@@ -25,6 +25,7 @@ type commitItem struct {
 	replace func() error // see writeOptions.replace
 	in      *dirMeta
 	bytes   int64
+	barrier chan struct{} // set on a barrier: closed once everything before it is committed
 }
 
 // maxBatch bounds one flush; items beyond wait for the next.
@@ -43,6 +44,18 @@ func (c *committer) add(ctx context.Context, it commitItem) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// wait returns once every item added before it is committed (or ctx ends).
+func (c *committer) wait(ctx context.Context) {
+	done := make(chan struct{})
+	if c.add(ctx, commitItem{barrier: done}) != nil {
+		return
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
 	}
 }
 
@@ -75,6 +88,23 @@ func (c *committer) loop() {
 // commit flushes once, then renames every item of the batch.
 func (c *committer) commit(batch []commitItem) {
 	r := c.r
+	var barriers []chan struct{}
+	defer func() {
+		for _, b := range barriers {
+			close(b)
+		}
+	}()
+	files := batch[:0:0]
+	for _, it := range batch {
+		if it.barrier != nil {
+			barriers = append(barriers, it.barrier)
+		} else {
+			files = append(files, it)
+		}
+	}
+	if batch = files; len(batch) == 0 {
+		return
+	}
 	if err := c.flush(); err != nil {
 		for _, it := range batch {
 			removeTemp(it.tmpPath)

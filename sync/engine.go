@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/copyd/copyd/config"
@@ -69,6 +70,7 @@ func Sync(ctx context.Context, pairs []config.Pair, o Options) (Summary, error) 
 			planMu:   &planMu,
 			owner:    canChown(),
 			started:  start,
+			paused:   new(atomic.Pointer[error]),
 		}
 		wg.Go(func() {
 			err := r.run(ctx, scanners(o.Workers, len(pairs)))

@@ -38,7 +38,8 @@ type pairRun struct {
 	readFailed bool         // a source folder could not be read: delete nothing
 	brake      string       // why deletions are refused, "" when they are not
 
-	paused atomic.Pointer[error] // set when the destination refuses writes
+	paused *atomic.Pointer[error] // set when the destination refuses writes; shared by a pair's passes
+	live   *livePair              // the daemon's pair this pass serves; nil for a one-shot run
 }
 
 // extra is a destination entry whose source counterpart is gone.
@@ -58,18 +59,30 @@ func (r *pairRun) dstPath(rel string) string {
 }
 
 // fail records a final failure on rel: one log line, counted, listed.
+// In the daemon the path is tried again later, with back-off.
 func (r *pairRun) fail(op, rel string, err error) {
-	r.log.Error(op+" failed", "path", rel, "err", err)
 	r.record(op, rel, err)
+	if r.live != nil {
+		r.live.retryLater(op, rel, err)
+		return
+	}
+	r.log.Error(op+" failed", "path", rel, "err", err)
 }
 
 // pause stops the pair after the destination refused a write (full,
 // read-only): every later write would fail the same way. The reason is
 // logged once; each refused path is counted and listed.
+// The daemon resumes the pair by itself once the destination takes writes.
 func (r *pairRun) pause(op, rel string, err error) {
 	if r.paused.CompareAndSwap(nil, &err) {
-		r.log.Error("destination refuses writes; pair stopped, free space or fix the destination and run again",
-			"path", rel, "op", op, "err", err)
+		if r.live != nil {
+			r.log.Error("destination refuses writes; pair paused until it takes writes again, free space or fix the destination",
+				"path", rel, "op", op, "err", err)
+			r.live.poke()
+		} else {
+			r.log.Error("destination refuses writes; pair stopped, free space or fix the destination and run again",
+				"path", rel, "op", op, "err", err)
+		}
 	}
 	r.record(op, rel, err)
 }
@@ -112,7 +125,14 @@ func (r *pairRun) planLine(action, rel string, extra ...string) {
 // outcome: a vanished source is dropped, a source that changed is copied
 // again after a short pause (a few times), transient errors are retried
 // with back-off, a full or read-only destination pauses the pair.
+//
+// In the daemon op runs once: a changed source is queued again to be copied
+// once it settles, other failures are retried later through the queue
+// (never by sleeping in a worker).
 func (r *pairRun) retry(ctx context.Context, opName, rel string, op func() error) bool {
+	if r.live != nil {
+		return r.live.try(ctx, r, opName, rel, op)
+	}
 	changed, transient := 0, 0
 	for {
 		if r.isPaused() {

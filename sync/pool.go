@@ -20,6 +20,8 @@ type Pool struct {
 	wake   *sync.Cond // a job was queued, or the pool closed
 	queues []*Queue   // queues with at least one pending job, in turn order
 	closed bool
+	want   int // workers wanted; guarded by mu
+	have   int // workers running; guarded by mu
 	wg     sync.WaitGroup
 }
 
@@ -28,19 +30,30 @@ type Pool struct {
 func NewPool(ctx context.Context, n int) *Pool {
 	p := &Pool{ctx: ctx}
 	p.wake = sync.NewCond(&p.mu)
-	for range max(n, 1) {
+	p.Resize(n)
+	return p
+}
+
+// Resize changes the number of workers to n (n < 1 counts as 1). Extra
+// workers stop after their current job; new ones start at once.
+func (p *Pool) Resize(n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.want = max(n, 1)
+	for ; p.have < p.want; p.have++ {
 		p.wg.Go(p.work)
 	}
-	return p
+	p.wake.Broadcast() // idle extra workers notice and stop
 }
 
 // Queue is one pair's line into a [Pool]. It is safe for concurrent use.
 type Queue struct {
 	pool  *Pool
-	slots chan struct{} // one token per pending or running job: the bound
-	jobs  []Job         // pending, FIFO; guarded by pool.mu
-	busy  int           // jobs submitted and not finished; guarded by pool.mu
-	idle  *sync.Cond    // on pool.mu; signalled when busy drops to 0
+	slots chan struct{}   // one token per pending or running job: the bound
+	jobs  []Job           // pending, FIFO; guarded by pool.mu
+	busy  int             // jobs submitted and not finished; guarded by pool.mu
+	idle  *sync.Cond      // on pool.mu; signalled when busy drops to 0
+	stop  context.Context // when set and done, queued jobs are skipped
 }
 
 // NewQueue returns a queue that holds at most capacity pending jobs.
@@ -99,7 +112,9 @@ func (p *Pool) work() {
 		if job == nil {
 			return
 		}
-		job(p.ctx)
+		if q.stop == nil || q.stop.Err() == nil {
+			job(p.ctx)
+		}
 		<-q.slots
 		p.mu.Lock()
 		if q.busy--; q.busy == 0 {
@@ -111,11 +126,15 @@ func (p *Pool) work() {
 
 // next takes the first job of the queue whose turn it is and moves that
 // queue to the back of the line (round robin). It returns a nil job when the
-// pool is closed and nothing is left.
+// pool is closed and nothing is left, or when the worker is one too many.
 func (p *Pool) next() (*Queue, Job) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for len(p.queues) == 0 {
+	for len(p.queues) == 0 || p.have > p.want {
+		if p.have > p.want {
+			p.have--
+			return nil, nil
+		}
 		if p.closed {
 			return nil, nil
 		}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/copyd/copyd/config"
 )
@@ -23,8 +24,14 @@ type commonFlags struct {
 	logLevel  string
 	logFormat string
 	progress  string
+	settle    time.Duration
+	maxDelay  time.Duration
+	rescan    time.Duration
 	set       map[string]bool // flags given on the command line
 }
+
+// runOnly are the flags that only copyd run takes.
+var runOnly = []string{"settle", "max-delay", "rescan"}
 
 // stringList is a repeatable string flag.
 type stringList []string
@@ -46,6 +53,9 @@ func newFlagSet(name string, f *commonFlags) *flag.FlagSet {
 	fs.StringVar(&f.logLevel, "log-level", "", "log level")
 	fs.StringVar(&f.logFormat, "log-format", "", "log format")
 	fs.StringVar(&f.progress, "progress", "auto", "progress bar")
+	fs.DurationVar(&f.settle, "settle", 0, "quiet time before a changed file is copied")
+	fs.DurationVar(&f.maxDelay, "max-delay", 0, "longest wait of a file that keeps changing")
+	fs.DurationVar(&f.rescan, "rescan", 0, "period of the full rescan")
 	return fs
 }
 
@@ -92,6 +102,12 @@ func parseCommon(name string, args []string) (*commonFlags, []string, error) {
 		return nil, nil, fmt.Errorf("--log-format must be text or json, not %q", f.logFormat)
 	case !slices.Contains([]string{"auto", "always", "never"}, f.progress):
 		return nil, nil, fmt.Errorf("--progress must be auto, always or never, not %q", f.progress)
+	case name != "run" && slices.ContainsFunc(runOnly, func(n string) bool { return f.set[n] }):
+		return nil, nil, fmt.Errorf("--settle, --max-delay and --rescan apply to copyd run only")
+	case f.set["settle"] && f.settle < 0, f.set["max-delay"] && f.maxDelay < 0:
+		return nil, nil, errors.New("--settle and --max-delay cannot be negative")
+	case f.set["rescan"] && f.rescan != 0 && f.rescan < time.Second:
+		return nil, nil, fmt.Errorf("--rescan must be 0 (off) or at least 1s, not %v", f.rescan)
 	case len(pos) != 0 && len(pos) != 2:
 		return nil, nil, fmt.Errorf("%s takes a source and a destination folder (SRC DST) or -c FILE, not %d arguments", name, len(pos))
 	case len(pos) == 2 && f.set["config"]:
@@ -101,7 +117,9 @@ func parseCommon(name string, args []string) (*commonFlags, []string, error) {
 }
 
 // loadConfig loads the config named by -c, or built from SRC DST, or the
-// default file, and applies the command-line overrides to it.
+// default file, and applies the command-line overrides to it. Like
+// config.Load it returns the config together with the error when the only
+// problems are missing sources.
 func (f *commonFlags) loadConfig(pos []string) (*config.Config, error) {
 	var (
 		cfg *config.Config
@@ -115,9 +133,15 @@ func (f *commonFlags) loadConfig(pos []string) (*config.Config, error) {
 	default:
 		cfg, err = config.Load(defaultConfigPath())
 	}
-	if err != nil {
+	if cfg == nil {
 		return nil, err
 	}
+	f.override(cfg)
+	return cfg, err
+}
+
+// override applies the command-line flags to cfg.
+func (f *commonFlags) override(cfg *config.Config) {
 	if f.set["workers"] {
 		cfg.Workers = f.workers
 	}
@@ -140,7 +164,16 @@ func (f *commonFlags) loadConfig(pos []string) (*config.Config, error) {
 		}
 		p.Exclude = append(p.Exclude, f.excludes...)
 	}
-	return cfg, nil
+	if f.set["settle"] {
+		cfg.Settle = f.settle
+	}
+	if f.set["max-delay"] {
+		cfg.MaxDelay = f.maxDelay
+	}
+	if f.set["rescan"] {
+		cfg.Rescan = f.rescan
+	}
+	cfg.MaxDelay = max(cfg.MaxDelay, cfg.Settle)
 }
 
 func defaultConfigPath() string { return config.DefaultPath }

@@ -23,11 +23,12 @@ const (
 const usage = `copyd keeps backup folders in step with their sources.
 
 Usage:
+  copyd run     [-c FILE | SRC DST] [flags]   copy, then keep copying changes until stopped
   copyd sync    [-c FILE | SRC DST] [flags]   copy once, then exit
   copyd check   [-c FILE | SRC DST]           validate the config and print the plan
   copyd version                               print the version
 
-Flags (sync):
+Flags (run and sync):
   -c, --config FILE       config file (default %s)
       --workers N         concurrent copies across all pairs
       --dry-run           print what would be copied or deleted, change nothing
@@ -37,7 +38,13 @@ Flags (sync):
       --fsync=BOOL        flush every file to disk before it counts as copied
       --log-level LEVEL   debug, info, warn or error
       --log-format FMT    text or json
-      --progress WHEN     auto (on a terminal), always or never
+      --progress WHEN     auto (on a terminal), always or never (sync)
+      --settle DURATION   quiet time after a change before the file is copied (run; default 250ms)
+      --max-delay DURATION  a file that keeps changing is copied at least this often (run; default 10s)
+      --rescan DURATION   full rescan period that repairs drift, 0 = off (run; default 1h)
+
+copyd run stops on SIGINT or SIGTERM (copies in flight get 10 s to finish) and
+reloads its config file on SIGHUP.
 
 Exit codes: 0 success, 1 some files failed (each is in the log), 2 usage or config error.
 `
@@ -59,6 +66,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	cmd, rest := args[0], args[1:]
 	switch cmd {
+	case "run":
+		return cmdRun(ctx, rest, stdout, stderr)
 	case "sync":
 		return cmdSync(ctx, rest, stdout, stderr)
 	case "check":

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/copyd/copyd/config"
+	copysync "github.com/copyd/copyd/sync"
+)
+
+// cmdRun runs the daemon in the foreground until SIGINT or SIGTERM (exit 0);
+// SIGHUP reloads the config file. Exit 2 for usage or config errors, 1 when
+// the daemon fails.
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	f, pos, err := parseCommon("run", args)
+	if err != nil {
+		return usageError(stdout, stderr, err)
+	}
+	if f.dryRun {
+		return usageError(stdout, stderr, errors.New("--dry-run applies to copyd sync, not to copyd run"))
+	}
+	cfg, err := f.loadConfig(pos)
+	if err != nil && !onlyMissingSources(err) {
+		fmt.Fprintln(stderr, err)
+		return exitUsage
+	}
+	level := new(slog.LevelVar)
+	setLevel(level, cfg.Log.Level)
+	log := newLevelLogger(stderr, level, cfg.Log.Format)
+	if err != nil {
+		// Missing sources do not stop the daemon: those pairs wait for them.
+		log.Warn("some sources are missing; their pairs wait for them", "err", err)
+	}
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	d := copysync.NewDaemon(copysync.DaemonOptions{Log: log})
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx, cfg) }()
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				log.Error("daemon failed", "err", err)
+				return exitFailed
+			}
+			log.Info("stopped")
+			return exitOK
+		case <-hup:
+			next, err := reloadConfig(f, cfg)
+			if err != nil {
+				log.Error("config not reloaded; the old one keeps running", "err", err)
+				continue
+			}
+			setLevel(level, next.Log.Level)
+			if next.Log.Format != cfg.Log.Format {
+				log.Warn("log format changes take effect after a restart", "format", cfg.Log.Format)
+			}
+			cfg = next
+			d.Reload(next)
+		}
+	}
+}
+
+// reloadConfig reads the config file again and applies the same
+// command-line overrides. A daemon started with SRC DST has no file.
+func reloadConfig(f *commonFlags, old *config.Config) (*config.Config, error) {
+	if old.File == "" {
+		return nil, errors.New("started with SRC DST, there is no config file to reload")
+	}
+	next, err := config.Load(old.File)
+	if next == nil {
+		return nil, err
+	}
+	f.override(next)
+	return next, nil
+}
+
+// onlyMissingSources reports whether every problem of a config error is a
+// missing source (the daemon then waits for those sources).
+func onlyMissingSources(err error) bool {
+	var joined interface{ Unwrap() []error }
+	if errors.As(err, &joined) {
+		for _, e := range joined.Unwrap() {
+			if !errors.Is(e, config.ErrSourceMissing) {
+				return false
+			}
+		}
+		return true
+	}
+	return errors.Is(err, config.ErrSourceMissing)
+}

@@ -1,0 +1,873 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/copyd/copyd/config"
+	"github.com/copyd/copyd/internal/tempname"
+	"github.com/copyd/copyd/watcher"
+)
+
+// State is what a pair of the daemon is doing.
+type State int32
+
+// The states of a pair, as the status reports them.
+const (
+	StateWaiting  State = iota // the source is missing; checked every few seconds
+	StateScanning              // the first full pass runs
+	StateWatching              // in step, copying changes as they come
+	StateDegraded              // watching only part of the tree (watch limit); rescans fill the gap
+	StatePaused                // the destination refuses writes; retried until it takes them
+	StateStopped
+)
+
+// String returns the state's name in lowercase.
+func (s State) String() string {
+	switch s {
+	case StateWaiting:
+		return "waiting"
+	case StateScanning:
+		return "scanning"
+	case StateWatching:
+		return "watching"
+	case StateDegraded:
+		return "degraded"
+	case StatePaused:
+		return "paused"
+	}
+	return "stopped"
+}
+
+// Timings of the daemon's pairs.
+const (
+	sourcePoll        = 2 * time.Second  // how often a missing source is looked for
+	degradedRescan    = time.Minute      // rescan period of a pair the watcher cannot fully cover
+	progressEvery     = 10 * time.Second // live counts while a full pass runs
+	maxRetryBackoff   = 5 * time.Minute  // back-off of a failing path: 1 s doubling to this
+	firstProbe        = 5 * time.Second  // first check whether a paused destination takes writes
+	maxProbe          = time.Minute
+	maxScansPerPair   = 2 // folder and tree scans of one pair at a time
+	probeWriteBytes   = 64 << 10
+	scansQueueFactor  = 4 // queue capacity per worker
+	errorLogThreshold = maxRetryBackoff
+)
+
+// livePair keeps one pair in step while the daemon runs: it waits for the
+// source, watches it, makes a full pass, then turns settled events into
+// copies on the daemon's pool. Its loop goroutine (run) owns the fields
+// marked "loop"; the rest is safe for concurrent use.
+type livePair struct {
+	pair     config.Pair
+	pool     *Pool
+	workers  int
+	settleD  time.Duration
+	maxDelay time.Duration
+	rescan   time.Duration
+	log      *slog.Logger
+	excl     *excluder
+	owner    bool
+	progress *Progress
+	planMu   sync.Mutex
+
+	state    atomic.Int32
+	degraded atomic.Bool
+	paused   atomic.Pointer[error]
+	gone     atomic.Bool   // a job found the source root missing
+	wakeLoop chan struct{} // cap 1: a job finished, the pair paused or its source vanished
+	watches  atomic.Int64
+
+	// Set by serve before any job runs, read by jobs.
+	settle *settleQueue
+	queue  *Queue
+	base   *pairRun // the pass path jobs run in
+	commit *committer
+	flush  func() error
+
+	mu       sync.Mutex
+	finished []settled       // jobs done since the loop last looked
+	attempts map[string]int  // failed attempts per path, until one succeeds
+	dirty    map[string]bool // destination folders whose metadata must be set again
+
+	// loop
+	inflight map[settled]bool
+	again    map[settled]bool
+	scans    []settled // folder and tree scans waiting for a slot
+	running  int       // path jobs and scans running
+	scanning int       // scans running
+}
+
+func newLivePair(p config.Pair, cfg *config.Config, pool *Pool, log *slog.Logger) *livePair {
+	lp := &livePair{
+		pair:     p,
+		pool:     pool,
+		workers:  cfg.Workers,
+		settleD:  cfg.Settle,
+		maxDelay: cfg.MaxDelay,
+		rescan:   cfg.Rescan,
+		log:      log.With("pair", p.Name),
+		excl:     newExcluder(p.Exclude),
+		owner:    canChown(),
+		progress: new(Progress),
+		wakeLoop: make(chan struct{}, 1),
+		attempts: make(map[string]int),
+		dirty:    make(map[string]bool),
+	}
+	lp.state.Store(int32(StateWaiting))
+	return lp
+}
+
+// State returns what the pair is doing now.
+func (lp *livePair) State() State { return State(lp.state.Load()) }
+
+func (lp *livePair) setState(s State) { lp.state.Store(int32(s)) }
+
+// poke wakes the loop.
+func (lp *livePair) poke() {
+	select {
+	case lp.wakeLoop <- struct{}{}:
+	default:
+	}
+}
+
+// run serves the pair until ctx ends: whenever the source is there, serve;
+// when it vanishes, wait for it to come back.
+func (lp *livePair) run(ctx context.Context, ready func()) {
+	defer lp.setState(StateStopped)
+	for ctx.Err() == nil {
+		if !lp.waitForSource(ctx, ready) {
+			return
+		}
+		lp.serve(ctx, ready)
+	}
+}
+
+// waitForSource returns true once the source root is a folder, false when
+// ctx ends first. ready is called when the pair starts waiting.
+func (lp *livePair) waitForSource(ctx context.Context, ready func()) bool {
+	fi, err := os.Stat(lp.pair.Source)
+	if err == nil && fi.IsDir() {
+		return true
+	}
+	lp.setState(StateWaiting)
+	if err == nil {
+		err = errors.New("not a folder")
+	}
+	lp.log.Warn("waiting for source; deleting nothing while it is missing, and copying again once it is back",
+		"source", lp.pair.Source, "err", err)
+	ready()
+	t := time.NewTicker(sourcePoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			if fi, err := os.Stat(lp.pair.Source); err == nil && fi.IsDir() {
+				lp.log.Info("source is back", "source", lp.pair.Source)
+				return true
+			}
+		}
+	}
+}
+
+// serve watches the source, makes a full pass and then copies changes as
+// they settle, until ctx ends or the source root vanishes.
+func (lp *livePair) serve(ctx context.Context, ready func()) {
+	lp.setState(StateScanning)
+	lp.gone.Store(false)
+	lp.degraded.Store(false)
+	lp.paused.Store(nil)
+	lp.settle = newSettleQueue(lp.settleD, lp.maxDelay)
+	lp.queue = lp.pool.NewQueue(scansQueueFactor * lp.workers)
+	lp.inflight = make(map[settled]bool)
+	lp.again = make(map[settled]bool)
+	lp.scans = nil
+	lp.base = lp.newPass(lp.queue)
+
+	// Watch first, then scan: what changes during the scan is queued.
+	w, err := watcher.New(ctx, watcher.Options{
+		Root:    lp.pair.Source,
+		Exclude: lp.excl.excluded,
+		Log:     lp.log,
+		Notify:  lp.onEvent,
+	})
+	if err != nil {
+		if _, serr := os.Stat(lp.pair.Source); serr != nil {
+			return // vanished: wait for it again
+		}
+		lp.degraded.Store(true)
+		lp.log.Error("cannot watch the source; finding changes by rescanning every minute", "err", err)
+	} else {
+		defer w.Close()
+	}
+
+	if _, err := lp.base.prepareDestRoot(); err != nil {
+		lp.base.pause("create destination", "", err)
+	} else if lp.pair.Fsync {
+		if flush, release, err := fsFlusher(lp.pair.Destination); err == nil {
+			defer release()
+			lp.flush = flush
+			lp.commit = newCommitter(lp.base, flush)
+			lp.base.flush, lp.base.commit = flush, lp.commit
+			defer func() { lp.commit.close(); lp.commit, lp.flush = nil, nil }()
+		}
+	}
+
+	start := time.Now()
+	if !lp.isPaused() {
+		if err := lp.initialPass(ctx); err != nil {
+			return
+		}
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	if w != nil {
+		lp.watches.Store(int64(w.Watches()))
+	}
+	lp.setState(lp.runningState())
+	lp.log.Info("watching",
+		"files", lp.progress.FilesDone.Load(),
+		"bytes", lp.progress.BytesDone.Load(),
+		"up_to_date", lp.progress.UpToDate.Load(),
+		"failed", lp.progress.Failed.Load(),
+		"watches", lp.watches.Load(),
+		"dur", time.Since(start).Round(time.Millisecond))
+	ready()
+	lp.loop(ctx, w)
+}
+
+// initialPass makes the first full pass, logging live counts while it runs.
+func (lp *livePair) initialPass(ctx context.Context) error {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer close(done)
+	wg.Go(func() {
+		t := time.NewTicker(progressEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				lp.log.Info("copying",
+					"files", lp.progress.FilesDone.Load(),
+					"of", lp.progress.FilesQueued.Load(),
+					"bytes", lp.progress.BytesDone.Load(),
+					"up_to_date", lp.progress.UpToDate.Load(),
+					"failed", lp.progress.Failed.Load())
+			}
+		}
+	})
+	lp.log.Info("initial copy started", "source", lp.pair.Source, "destination", lp.pair.Destination)
+	return lp.scan(ctx, "", true)
+}
+
+func (lp *livePair) runningState() State {
+	switch {
+	case lp.isPaused():
+		return StatePaused
+	case lp.degraded.Load():
+		return StateDegraded
+	}
+	return StateWatching
+}
+
+func (lp *livePair) isPaused() bool { return lp.paused.Load() != nil }
+
+// onEvent files a watcher event in the settle queue; it never blocks.
+func (lp *livePair) onEvent(ev watcher.Event) {
+	switch ev.Kind {
+	case watcher.Changed, watcher.Removed:
+		lp.settle.Add(ev.Rel, workPath)
+	case watcher.DirAdded:
+		lp.settle.Add(ev.Rel, workTree)
+	case watcher.Rescan:
+		if ev.Rel == "" {
+			lp.settle.RescanAll()
+		} else {
+			lp.settle.Add(ev.Rel, workTree)
+		}
+	case watcher.Degraded:
+		lp.degraded.Store(true)
+		lp.poke()
+	}
+}
+
+// loop hands settled work to the pool until ctx ends or the source root
+// vanishes; then it waits for the work it started.
+func (lp *livePair) loop(ctx context.Context, w *watcher.Watcher) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	rescan := lp.newRescanTimer()
+	defer rescan.Stop()
+	var probe *time.Timer
+	probeEvery := firstProbe
+	defer func() {
+		if probe != nil {
+			probe.Stop()
+		}
+	}()
+	var sinceIdle struct{ files, bytes, deleted, failed int64 }
+	mark := func() {
+		sinceIdle.files, sinceIdle.bytes = lp.progress.FilesDone.Load(), lp.progress.BytesDone.Load()
+		sinceIdle.deleted, sinceIdle.failed = lp.progress.Deleted.Load(), lp.progress.Failed.Load()
+	}
+	mark()
+	workStart := time.Time{}
+	for {
+		var probeC <-chan time.Time
+		if probe != nil {
+			probeC = probe.C
+		}
+		select {
+		case <-ctx.Done():
+			lp.drain(w)
+			return
+		case <-lp.settle.Wake():
+		case <-lp.wakeLoop:
+		case <-timer.C:
+		case <-rescan.C:
+			lp.log.Info("periodic rescan")
+			lp.settle.RescanAll()
+			rescan.Reset(lp.rescanPeriod())
+		case <-probeC:
+			probe = nil
+			if err := probeWritable(lp.pair.Destination); err != nil {
+				probeEvery = min(2*probeEvery, maxProbe)
+				probe = time.NewTimer(probeEvery)
+				lp.log.Debug("destination still refuses writes", "err", err, "next", probeEvery)
+			} else {
+				lp.paused.Store(nil)
+				lp.log.Info("destination takes writes again; resuming with a full rescan")
+				lp.settle.RescanAll()
+			}
+		}
+		lp.collectFinished()
+		if lp.gone.Load() {
+			lp.log.Error("source folder is gone; deleting nothing and waiting for it to come back", "source", lp.pair.Source)
+			lp.drain(w)
+			return
+		}
+		if lp.isPaused() {
+			lp.setState(StatePaused)
+			if probe == nil && lp.running == 0 {
+				probeEvery = firstProbe
+				probe = time.NewTimer(probeEvery)
+			}
+			continue
+		}
+		lp.setState(lp.runningState())
+		work, full, next := lp.settle.Due(time.Now())
+		if full {
+			lp.enqueueScan(settled{rel: "", kind: workTree})
+		}
+		for _, s := range work {
+			if s.kind == workPath {
+				lp.startPath(ctx, s)
+			} else {
+				lp.enqueueScan(s)
+			}
+		}
+		lp.startScans(ctx)
+		if lp.running > 0 && workStart.IsZero() {
+			workStart = time.Now()
+		}
+		if lp.running == 0 && !workStart.IsZero() {
+			lp.finishDirty(ctx)
+			if n := lp.progress.FilesDone.Load() - sinceIdle.files; n > 0 || lp.progress.Deleted.Load() > sinceIdle.deleted ||
+				lp.progress.Failed.Load() > sinceIdle.failed {
+				lp.log.Info("changes copied",
+					"files", n,
+					"bytes", lp.progress.BytesDone.Load()-sinceIdle.bytes,
+					"deleted", lp.progress.Deleted.Load()-sinceIdle.deleted,
+					"failed", lp.progress.Failed.Load()-sinceIdle.failed,
+					"dur", time.Since(workStart).Round(time.Millisecond))
+			}
+			mark()
+			workStart = time.Time{}
+		}
+		if w != nil {
+			lp.watches.Store(int64(w.Watches()))
+		}
+		if !next.IsZero() {
+			timer.Reset(max(time.Until(next), 0))
+		}
+	}
+}
+
+// drain stops the watcher and waits for the work already started.
+func (lp *livePair) drain(w *watcher.Watcher) {
+	if w != nil {
+		w.Close()
+	}
+	lp.scans = nil
+	for lp.running > 0 {
+		<-lp.wakeLoop
+		lp.collectFinished()
+	}
+	lp.setState(StateStopped)
+}
+
+func (lp *livePair) newRescanTimer() *time.Timer {
+	d := lp.rescanPeriod()
+	if d == 0 {
+		t := time.NewTimer(time.Hour)
+		t.Stop()
+		return t
+	}
+	return time.NewTimer(d)
+}
+
+// rescanPeriod is the configured period jittered by ±25 % (so that many
+// pairs and many machines do not rescan in step), a minute when degraded,
+// and 0 when rescans are off.
+func (lp *livePair) rescanPeriod() time.Duration {
+	d := lp.rescan
+	if lp.degraded.Load() && (d == 0 || d > degradedRescan) {
+		return degradedRescan
+	}
+	if d == 0 {
+		return 0
+	}
+	return d*3/4 + rand.N(d/2+1)
+}
+
+// startPath runs the path job s on the pool unless one for the same path
+// is running; then it runs again once that one finished.
+func (lp *livePair) startPath(ctx context.Context, s settled) {
+	if lp.inflight[s] {
+		lp.again[s] = true
+		return
+	}
+	lp.inflight[s] = true
+	lp.running++
+	err := lp.queue.Submit(ctx, func(workCtx context.Context) {
+		defer lp.jobDone(s)
+		if ctx.Err() != nil {
+			return // stopping: what was not started waits for the next start
+		}
+		lp.syncPath(workCtx, s.rel)
+	})
+	if err != nil {
+		delete(lp.inflight, s)
+		lp.running--
+	}
+}
+
+func (lp *livePair) enqueueScan(s settled) {
+	if !slices.Contains(lp.scans, s) {
+		lp.scans = append(lp.scans, s)
+	}
+}
+
+// startScans starts waiting scans while fewer than maxScansPerPair run. A
+// scan of the whole tree goes first.
+func (lp *livePair) startScans(ctx context.Context) {
+	if i := slices.Index(lp.scans, settled{rel: "", kind: workTree}); i > 0 {
+		lp.scans = slices.Insert(slices.Delete(lp.scans, i, i+1), 0, settled{rel: "", kind: workTree})
+	}
+	for len(lp.scans) > 0 && lp.scanning < maxScansPerPair {
+		s := lp.scans[0]
+		lp.scans = lp.scans[1:]
+		if lp.inflight[s] {
+			lp.again[s] = true
+			continue
+		}
+		lp.inflight[s] = true
+		lp.running++
+		lp.scanning++
+		go func() {
+			defer lp.jobDone(s)
+			if err := lp.scan(ctx, s.rel, s.kind == workTree); errors.Is(err, errSourceRootGone) {
+				lp.gone.Store(true)
+			}
+		}()
+	}
+}
+
+// jobDone reports a finished job to the loop.
+func (lp *livePair) jobDone(s settled) {
+	lp.mu.Lock()
+	lp.finished = append(lp.finished, s)
+	lp.mu.Unlock()
+	lp.poke()
+}
+
+// collectFinished books the jobs that ended; a path that had new work while
+// its job ran is queued again.
+func (lp *livePair) collectFinished() {
+	lp.mu.Lock()
+	done := lp.finished
+	lp.finished = nil
+	lp.mu.Unlock()
+	for _, s := range done {
+		delete(lp.inflight, s)
+		lp.running--
+		if s.kind != workPath {
+			lp.scanning--
+		}
+		if lp.again[s] {
+			delete(lp.again, s)
+			lp.settle.Add(s.rel, s.kind)
+		}
+	}
+}
+
+// errSourceRootGone stops a pass: the source root vanished.
+var errSourceRootGone = errors.New("source folder is gone")
+
+// newPass returns the state of one pass (a scan or the path jobs) over the
+// pair; passes share the pair's counters, pause and committer.
+func (lp *livePair) newPass(q *Queue) *pairRun {
+	return &pairRun{
+		pair:     lp.pair,
+		excl:     lp.excl,
+		queue:    q,
+		log:      lp.log,
+		progress: lp.progress,
+		plan:     io.Discard,
+		planMu:   &lp.planMu,
+		owner:    lp.owner,
+		started:  time.Now(),
+		commit:   lp.commit,
+		flush:    lp.flush,
+		paused:   &lp.paused,
+		live:     lp,
+	}
+}
+
+// scan brings the folder rel in step: its entries, and with recursive
+// everything below it (without, only the subfolders the destination
+// lacks). It deletes extra entries when the pair mirrors deletions and no
+// brake holds, and sets the metadata of the folders it saw.
+func (lp *livePair) scan(ctx context.Context, rel string, recursive bool) error {
+	r := lp.newPass(lp.pool.NewQueue(scansQueueFactor * lp.workers))
+	r.queue.stop = ctx // once stopping, queued copies wait for the next start
+	src, err := os.Lstat(r.srcPath(rel))
+	switch {
+	case err != nil && rel == "":
+		return errSourceRootGone
+	case err != nil || !src.IsDir():
+		lp.settle.Add(rel, workPath) // gone or no longer a folder
+		return nil
+	}
+	var dst fs.FileInfo
+	var parent *dirMeta
+	if rel == "" {
+		if dst, err = r.prepareDestRoot(); err != nil {
+			r.failOrPause("create destination", "", err)
+			return nil
+		}
+	} else {
+		if missing := lp.missingDestParent(rel); missing != "" {
+			lp.settle.Add(missing, workTree)
+			return nil
+		}
+		dst, err = os.Lstat(r.dstPath(rel))
+		if err != nil && !errIsNotExist(err) {
+			r.fail("stat destination", rel, err)
+			return nil
+		}
+		if err != nil {
+			dst = nil
+		}
+		parent = &dirMeta{rel: parentRel(rel)}
+	}
+	visit := r.scanDir
+	if !recursive {
+		// Below a new folder everything is new: scanDir pushes only what
+		// the destination lacks, so the filter recurses just there.
+		visit = func(ctx context.Context, it dirItem, push func(dirItem)) {
+			r.scanDir(ctx, it, func(sub dirItem) {
+				if sub.dst == nil || !sub.dst.IsDir() {
+					push(sub)
+				}
+			})
+		}
+	}
+	walk(ctx, scanners(lp.workers, 1), dirItem{rel: rel, src: src, dst: dst, parent: parent}, visit)
+	r.queue.Wait()
+	if lp.commit != nil {
+		lp.commit.wait(ctx)
+	}
+	if r.pair.Delete && len(r.extras) > 0 && r.brake == "" {
+		r.brake = lp.rootBrake()
+	}
+	r.deleteExtras(ctx)
+	if ctx.Err() == nil && !r.isPaused() {
+		r.finishDirs()
+	}
+	if rel != "" {
+		lp.markDirty(parentRel(rel))
+	}
+	if rel == "" && lp.progress.Failed.Load() == 0 {
+		lp.mu.Lock()
+		clear(lp.attempts)
+		lp.mu.Unlock()
+	}
+	return nil
+}
+
+// missingDestParent returns the highest folder above rel that the
+// destination lacks, "" when all of them are there.
+func (lp *livePair) missingDestParent(rel string) string {
+	missing := ""
+	for dir := parentRel(rel); dir != ""; dir = parentRel(dir) {
+		fi, err := os.Lstat(lp.base.dstPath(dir))
+		if err == nil && fi.IsDir() {
+			break
+		}
+		missing = dir
+	}
+	return missing
+}
+
+// rootBrake says why nothing may be deleted now: the source root is gone
+// or empty (an unmounted disk must not wipe its backup). "" when deleting
+// is fine.
+func (lp *livePair) rootBrake() string {
+	f, err := os.Open(lp.pair.Source)
+	if err != nil {
+		return "the source folder cannot be read (" + err.Error() + ")"
+	}
+	defer f.Close()
+	if names, _ := f.Readdirnames(1); len(names) == 0 {
+		return "the source folder is empty but its destination is not"
+	}
+	return ""
+}
+
+// syncPath brings one path in step with what the source holds now.
+func (lp *livePair) syncPath(ctx context.Context, rel string) {
+	r := lp.base
+	src, err := os.Lstat(r.srcPath(rel))
+	switch {
+	case err != nil && rel == "":
+		lp.gone.Store(true)
+		return
+	case errIsNotExist(err) || errors.Is(err, syscall.ENOTDIR):
+		lp.removeDest(ctx, r, rel)
+		return
+	case err != nil:
+		r.fail("stat", rel, err)
+		return
+	case rel != "" && r.excl.excluded(rel, src.IsDir()):
+		return
+	}
+	if missing := lp.missingDestParent(rel); missing != "" {
+		lp.settle.Add(missing, workTree)
+		return
+	}
+	dst, err := os.Lstat(r.dstPath(rel))
+	if err != nil && !errIsNotExist(err) {
+		r.fail("stat destination", rel, err)
+		return
+	}
+	if err != nil {
+		dst = nil
+	}
+	in := &dirMeta{rel: parentRel(rel)}
+	if fi, err := os.Lstat(r.dstPath(in.rel)); err == nil {
+		in.setgid = fi.Mode()&fs.ModeSetgid != 0
+	}
+	defer lp.markDirty(in.rel)
+	switch {
+	case src.IsDir():
+		if dst == nil || !dst.IsDir() {
+			lp.settle.Add(rel, workTree)
+			return
+		}
+		if err := r.finishDir(&dirMeta{rel: rel, src: src, dst: dst}); err != nil {
+			r.fail("set folder metadata", rel, err)
+		}
+	case src.Mode().IsRegular():
+		if dst != nil && dst.Mode().IsRegular() && dst.Size() == src.Size() && dst.ModTime().Equal(src.ModTime()) {
+			r.fixMetadata(rel, src, dst)
+			return
+		}
+		r.progress.FilesQueued.Add(1)
+		r.progress.BytesQueued.Add(src.Size())
+		r.copyOne(ctx, rel, src, dst, in)
+	case src.Mode()&fs.ModeSymlink != 0:
+		if dst != nil && dst.Mode()&fs.ModeSymlink != 0 {
+			want, err1 := os.Readlink(r.srcPath(rel))
+			have, err2 := os.Readlink(r.dstPath(rel))
+			if err1 == nil && err2 == nil && want == have {
+				r.progress.UpToDate.Add(1)
+				return
+			}
+		}
+		r.progress.FilesQueued.Add(1)
+		r.linkOne(ctx, rel, dst, in)
+	default:
+		r.progress.Special.Add(1)
+		r.log.Debug("special file skipped", "path", rel, "mode", src.Mode().String())
+	}
+}
+
+// removeDest deletes (or archives) what the destination holds at rel now
+// that the source has nothing there, if the pair mirrors deletions and no
+// brake holds.
+func (lp *livePair) removeDest(ctx context.Context, r *pairRun, rel string) {
+	if !lp.pair.Delete {
+		return
+	}
+	dst, err := os.Lstat(r.dstPath(rel))
+	if err != nil {
+		return // nothing there (or its folder went first)
+	}
+	if brake := lp.rootBrake(); brake != "" {
+		r.log.Error("deleting nothing: "+brake+"; is the source disk mounted? copyd deletes again once the source has files",
+			"path", rel)
+		return
+	}
+	if r.retry(ctx, "delete", rel, func() error { return r.removeExtra(ctx, rel, dst.IsDir()) }) {
+		r.progress.Deleted.Add(1)
+		r.log.Debug("deleted", "path", rel)
+		lp.markDirty(parentRel(rel))
+	}
+}
+
+// try runs op once for a pass of the daemon (see pairRun.retry).
+func (lp *livePair) try(ctx context.Context, r *pairRun, opName, rel string, op func() error) bool {
+	if r.isPaused() {
+		return false
+	}
+	err := op()
+	if err == nil {
+		lp.succeeded(rel)
+		return true
+	}
+	if ctx.Err() != nil {
+		return false
+	}
+	switch classify(err) {
+	case kindDrop:
+		r.log.Debug("source vanished", "path", rel, "op", opName)
+	case kindChanged:
+		r.log.Debug("source changed while copying; copying once it settles", "path", rel)
+		lp.settle.Add(rel, workPath)
+	case kindPause:
+		r.pause(opName, rel, err)
+	default:
+		r.fail(opName, rel, err)
+	}
+	return false
+}
+
+// retryLater logs a failure on rel and tries the path again after a
+// back-off of 1 s doubling to 5 min. The first failure is a warning, a
+// path still failing at the longest back-off an error, the rest debug.
+func (lp *livePair) retryLater(op, rel string, err error) {
+	lp.mu.Lock()
+	n := lp.attempts[rel]
+	lp.attempts[rel] = n + 1
+	lp.mu.Unlock()
+	wait := min(time.Second<<min(n, 20), maxRetryBackoff)
+	kind := workPath
+	if strings.HasPrefix(op, "read") || op == "mkdir" || op == "create destination" {
+		kind = workTree
+	}
+	switch {
+	case n == 0:
+		lp.log.Warn(op+" failed; will retry", "path", rel, "err", err, "in", wait)
+	case wait == errorLogThreshold && time.Second<<min(n-1, 20) < errorLogThreshold:
+		lp.log.Error(op+" still failing; retrying every 5 minutes", "path", rel, "err", err)
+	default:
+		lp.log.Debug(op+" failed again", "path", rel, "err", err, "in", wait)
+	}
+	lp.settle.Retry(rel, kind, wait)
+}
+
+// succeeded forgets the failures of rel.
+func (lp *livePair) succeeded(rel string) {
+	lp.mu.Lock()
+	n, ok := lp.attempts[rel]
+	if ok {
+		delete(lp.attempts, rel)
+	}
+	lp.mu.Unlock()
+	if ok {
+		lp.log.Info("recovered", "path", rel, "attempts", n+1)
+	}
+}
+
+func (lp *livePair) markDirty(rel string) {
+	lp.mu.Lock()
+	lp.dirty[rel] = true
+	lp.mu.Unlock()
+}
+
+// finishDirty sets the metadata of the destination folders whose entries
+// changed (deepest first: a child's changes touch its parent's mtime), once
+// every copy in them is committed, and makes them durable.
+func (lp *livePair) finishDirty(ctx context.Context) {
+	lp.mu.Lock()
+	dirs := make([]*dirMeta, 0, len(lp.dirty))
+	for rel := range lp.dirty {
+		dirs = append(dirs, &dirMeta{rel: rel})
+	}
+	clear(lp.dirty)
+	lp.mu.Unlock()
+	if len(dirs) == 0 {
+		return
+	}
+	if lp.commit != nil {
+		lp.commit.wait(ctx)
+	}
+	slices.SortFunc(dirs, func(a, b *dirMeta) int { return b.depth() - a.depth() })
+	r := lp.base
+	for _, d := range dirs {
+		src, err1 := os.Lstat(r.srcPath(d.rel))
+		dst, err2 := os.Lstat(r.dstPath(d.rel))
+		if err1 != nil || err2 != nil || !src.IsDir() || !dst.IsDir() {
+			continue
+		}
+		d.src, d.dst = src, dst
+		d.changed.Store(true)
+		if err := r.finishDir(d); err != nil {
+			r.fail("set folder metadata", d.rel, err)
+		}
+	}
+	if lp.pair.Fsync && lp.flush != nil {
+		if err := lp.flush(); err != nil {
+			r.fail("fsync", "", err)
+		}
+	}
+}
+
+// probeWritable checks that the destination (made if missing) takes a
+// write of some size.
+func probeWritable(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, tempname.For("probe")), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	_, err = f.Write(make([]byte, probeWriteBytes))
+	if err2 := f.Sync(); err == nil {
+		err = err2
+	}
+	if err2 := f.Close(); err == nil {
+		err = err2
+	}
+	return err
+}

@@ -1,0 +1,373 @@
+//go:build linux
+
+package sync
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/copyd/copyd/config"
+	"github.com/copyd/copyd/internal/treetest"
+)
+
+// lockedBuffer is a log sink tests can read while the daemon writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// liveConfig is a config of quick timings for the given pairs.
+func liveConfig(pairs ...config.Pair) *config.Config {
+	for i := range pairs {
+		if pairs[i].Name == "" {
+			pairs[i].Name = fmt.Sprintf("p%d", i)
+		}
+		pairs[i].Fsync = true
+	}
+	return &config.Config{Workers: 4, Settle: 20 * time.Millisecond, MaxDelay: time.Second, Rescan: time.Hour, Pairs: pairs}
+}
+
+// startDaemon runs a daemon on cfg until the test ends and waits until
+// every pair is ready. It returns the daemon and its log.
+func startDaemon(t *testing.T, cfg *config.Config) (*Daemon, *lockedBuffer) {
+	t.Helper()
+	logs := new(lockedBuffer)
+	ready := make(chan struct{})
+	d := NewDaemon(DaemonOptions{
+		Log:   slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Ready: func() { close(ready) },
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx, cfg) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run() = %v, want nil", err)
+		}
+		if t.Failed() {
+			t.Logf("daemon log:\n%s", logs)
+		}
+	})
+	select {
+	case <-ready:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("daemon not ready after 30 s; log:\n%s", logs)
+	}
+	return d, logs
+}
+
+// waitInStep waits until dst holds what src holds, then asserts it in detail.
+func waitInStep(t *testing.T, src, dst string, ignore ...string) {
+	t.Helper()
+	treetest.WaitFor(t, 30*time.Second, func() error {
+		if _, err := os.Stat(dst); err != nil {
+			return err
+		}
+		want, got := treetest.List(t, src), treetest.List(t, dst)
+		for _, m := range []map[string]treetest.Entry{want, got} {
+			for rel := range m {
+				for _, ig := range ignore {
+					if rel == ig || strings.HasPrefix(rel, ig+"/") {
+						delete(m, rel)
+					}
+				}
+			}
+		}
+		if !reflect.DeepEqual(want, got) {
+			return fmt.Errorf("%s and %s differ", src, dst)
+		}
+		return nil
+	})
+	treetest.AssertTreesEqual(t, src, dst, ignore...)
+	treetest.AssertNoTemps(t, dst)
+}
+
+func TestDaemonFollowsChanges(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		delete bool
+		setup  map[string]string
+		change func(t *testing.T, src, outside string)
+		// keep lists destination paths that stay although the source lost
+		// them (copy semantics without delete).
+		keep []string
+	}{
+		{name: "create", change: func(t *testing.T, src, _ string) {
+			writeFile(t, filepath.Join(src, "new.txt"), "new", 0o644, time.Now())
+		}},
+		{name: "modify same size", setup: map[string]string{"f": "aaaa"}, change: func(t *testing.T, src, _ string) {
+			writeFile(t, filepath.Join(src, "f"), "bbbb", 0o644, baseTime)
+			setMtime(t, filepath.Join(src, "f"), baseTime.Add(time.Second))
+		}},
+		{name: "append and truncate", setup: map[string]string{"a": "x", "t": "long content"}, change: func(t *testing.T, src, _ string) {
+			f, err := os.OpenFile(filepath.Join(src, "a"), os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.WriteString("yz")
+			f.Close()
+			if err := os.Truncate(filepath.Join(src, "t"), 4); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "rename with delete", delete: true, setup: map[string]string{"d/old": "x"}, change: func(t *testing.T, src, _ string) {
+			mustRename(t, filepath.Join(src, "d/old"), filepath.Join(src, "d/new"))
+		}},
+		{name: "rename without delete keeps the old name", setup: map[string]string{"d/old": "x"}, keep: []string{"d/old"}, change: func(t *testing.T, src, _ string) {
+			mustRename(t, filepath.Join(src, "d/old"), filepath.Join(src, "d/new"))
+		}},
+		{name: "rename a folder", delete: true, setup: map[string]string{"a/b/c": "1", "a/d": "2"}, change: func(t *testing.T, src, _ string) {
+			mustRename(t, filepath.Join(src, "a"), filepath.Join(src, "z"))
+		}},
+		{name: "move a tree in", change: func(t *testing.T, src, outside string) {
+			writeTree(t, filepath.Join(outside, "tree"), map[string]string{"x/y/1": "1", "x/2": "2", "3": "3"})
+			mustRename(t, filepath.Join(outside, "tree"), filepath.Join(src, "tree"))
+		}},
+		{name: "move a tree out", delete: true, setup: map[string]string{"tree/x/1": "1", "keep": "k"}, change: func(t *testing.T, src, outside string) {
+			mustRename(t, filepath.Join(src, "tree"), filepath.Join(outside, "tree"))
+		}},
+		{name: "mkdir -p deep", change: func(t *testing.T, src, _ string) {
+			deep := filepath.Join(src, strings.Repeat("level/", 20))
+			writeFile(t, filepath.Join(deep, "bottom"), "b", 0o600, time.Now())
+		}},
+		{name: "rmdir", delete: true, setup: map[string]string{"gone/f": "x", "stays": "y"}, change: func(t *testing.T, src, _ string) {
+			if err := os.RemoveAll(filepath.Join(src, "gone")); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "chmod a file and a folder", setup: map[string]string{"d/f": "x"}, change: func(t *testing.T, src, _ string) {
+			if err := os.Chmod(filepath.Join(src, "d/f"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(filepath.Join(src, "d"), 0o750); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "symlink", change: func(t *testing.T, src, _ string) {
+			symlink(t, "../elsewhere", filepath.Join(src, "link"))
+		}},
+		{name: "replace a file by a folder", delete: true, setup: map[string]string{"x": "file"}, change: func(t *testing.T, src, _ string) {
+			if err := os.Remove(filepath.Join(src, "x")); err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, filepath.Join(src, "x/inside"), "i", 0o644, time.Now())
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			base := t.TempDir()
+			src, dst, outside := filepath.Join(base, "src"), filepath.Join(base, "dst"), filepath.Join(base, "outside")
+			mkdirAll(t, src)
+			mkdirAll(t, outside)
+			writeTree(t, src, tt.setup)
+			startDaemon(t, liveConfig(config.Pair{Source: src, Destination: dst, Delete: tt.delete}))
+			waitInStep(t, src, dst)
+			tt.change(t, src, outside)
+			waitInStep(t, src, dst, tt.keep...)
+			for _, k := range tt.keep {
+				if _, err := os.Lstat(filepath.Join(dst, k)); err != nil {
+					t.Errorf("%s gone from the destination without delete: %v", k, err)
+				}
+			}
+		})
+	}
+}
+
+func mustRename(t *testing.T, from, to string) {
+	t.Helper()
+	if err := os.Rename(from, to); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDaemonBurstRollsUp(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	src, dst := filepath.Join(base, "src"), filepath.Join(base, "dst")
+	mkdirAll(t, filepath.Join(src, "one"))
+	_, logs := startDaemon(t, liveConfig(config.Pair{Source: src, Destination: dst}))
+	// More files in one existing folder than the settle queue keeps apart.
+	for i := range 3000 {
+		if err := os.WriteFile(filepath.Join(src, "one", fmt.Sprintf("f%05d", i)), []byte("data"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitInStep(t, src, dst)
+	if !strings.Contains(logs.String(), "changes copied") {
+		t.Error(`no "changes copied" summary in the log`)
+	}
+}
+
+func TestDaemonDeleteBrakes(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	src, dst := filepath.Join(base, "src"), filepath.Join(base, "dst")
+	writeTree(t, src, map[string]string{"a": "1", "d/b": "2"})
+	_, logs := startDaemon(t, liveConfig(config.Pair{Source: src, Destination: dst, Delete: true}))
+	waitInStep(t, src, dst)
+	before := treetest.List(t, dst)
+
+	// Emptying the source (an unmounted disk looks like this) deletes nothing.
+	for _, name := range []string{"a", "d"} {
+		if err := os.RemoveAll(filepath.Join(src, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	treetest.WaitFor(t, 10*time.Second, func() error {
+		if !strings.Contains(logs.String(), "deleting nothing") {
+			return fmt.Errorf(`no "deleting nothing" in the log`)
+		}
+		return nil
+	})
+	// Barrier: a new file arrives after the deletions were refused.
+	writeFile(t, filepath.Join(src, "sentinel"), "s", 0o644, baseTime)
+	treetest.WaitFor(t, 10*time.Second, func() error {
+		_, err := os.Stat(filepath.Join(dst, "sentinel"))
+		return err
+	})
+	after := treetest.List(t, dst)
+	delete(after, "sentinel")
+	delete(after, ".")
+	delete(before, ".")
+	if !reflect.DeepEqual(before, after) {
+		t.Errorf("destination changed while the source was empty:\nbefore %v\nafter  %v", keys(before), keys(after))
+	}
+
+	// The source root moved away: nothing deleted, the pair waits.
+	mustRename(t, src, src+".away")
+	treetest.WaitFor(t, 10*time.Second, func() error {
+		if !strings.Contains(logs.String(), "waiting for source") {
+			return fmt.Errorf(`no "waiting for source" in the log`)
+		}
+		return nil
+	})
+	if _, err := os.Stat(filepath.Join(dst, "a")); err != nil {
+		t.Errorf("destination lost a while the source was away: %v", err)
+	}
+	// Back, with a change made meanwhile: the pair carries on.
+	writeFile(t, filepath.Join(src+".away", "while-away"), "w", 0o644, baseTime)
+	mustRename(t, src+".away", src)
+	treetest.WaitFor(t, 20*time.Second, func() error {
+		_, err := os.Stat(filepath.Join(dst, "while-away"))
+		return err
+	})
+}
+
+func keys(m map[string]treetest.Entry) []string {
+	var k []string
+	for rel := range m {
+		k = append(k, rel)
+	}
+	return k
+}
+
+func TestDaemonWaitsForMissingSource(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	src, dst := filepath.Join(base, "src"), filepath.Join(base, "dst")
+	_, logs := startDaemon(t, liveConfig(config.Pair{Source: src, Destination: dst}))
+	if !strings.Contains(logs.String(), "waiting for source") {
+		t.Errorf(`no "waiting for source" in the log:\n%s`, logs)
+	}
+	writeTree(t, src, map[string]string{"late/f": "x"})
+	waitInStep(t, src, dst)
+}
+
+func TestDaemonReload(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	pair := func(name string) config.Pair {
+		src := filepath.Join(base, name, "src")
+		mkdirAll(t, src)
+		return config.Pair{Name: name, Source: src, Destination: filepath.Join(base, name, "dst")}
+	}
+	a, b := pair("a"), pair("b")
+	cfg := liveConfig(a)
+	d, logs := startDaemon(t, cfg)
+	writeFile(t, filepath.Join(a.Source, "1"), "1", 0o644, baseTime)
+	waitInStep(t, a.Source, a.Destination)
+
+	// Add b, drop a, more workers.
+	next := liveConfig(b)
+	next.Workers = 2
+	d.Reload(next)
+	treetest.WaitFor(t, 10*time.Second, func() error {
+		if !strings.Contains(logs.String(), "config reloaded") {
+			return fmt.Errorf("not reloaded")
+		}
+		return nil
+	})
+	writeFile(t, filepath.Join(b.Source, "2"), "2", 0o644, baseTime)
+	waitInStep(t, b.Source, b.Destination)
+	// a is no longer served: its change stays behind (barrier: b's copy above
+	// and another one below both arrived).
+	writeFile(t, filepath.Join(a.Source, "after"), "x", 0o644, baseTime)
+	writeFile(t, filepath.Join(b.Source, "3"), "3", 0o644, baseTime)
+	waitInStep(t, b.Source, b.Destination)
+	if _, err := os.Stat(filepath.Join(a.Destination, "after")); err == nil {
+		t.Error("a removed pair still copies")
+	}
+}
+
+// TestDaemonPausesOnFullDestination fills a small tmpfs: the pair pauses,
+// loses nothing, and resumes by itself once space is freed.
+func TestDaemonPausesOnFullDestination(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a small tmpfs needs root; run the tests as root (CI does)")
+	}
+	base := t.TempDir()
+	src, mnt := filepath.Join(base, "src"), filepath.Join(base, "mnt")
+	mkdirAll(t, src)
+	mkdirAll(t, mnt)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", mnt).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs here (%v: %s); the full-destination path is not tested", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", mnt).Run() })
+	dst := filepath.Join(mnt, "dst")
+	ballast := filepath.Join(mnt, "ballast")
+	if err := os.WriteFile(ballast, make([]byte, 900<<10), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, logs := startDaemon(t, liveConfig(config.Pair{Source: src, Destination: dst}))
+	writeFile(t, filepath.Join(src, "big"), strings.Repeat("x", 300<<10), 0o644, baseTime)
+	treetest.WaitFor(t, 10*time.Second, func() error {
+		if !strings.Contains(logs.String(), "pair paused") {
+			return fmt.Errorf(`no "pair paused" in the log`)
+		}
+		return nil
+	})
+	writeFile(t, filepath.Join(src, "while-full"), "w", 0o644, baseTime)
+	if err := os.Remove(ballast); err != nil {
+		t.Fatal(err)
+	}
+	waitInStep(t, src, dst)
+	if !strings.Contains(logs.String(), "resuming") {
+		t.Error(`no "resuming" in the log`)
+	}
+}

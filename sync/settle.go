@@ -1,0 +1,291 @@
+package sync
+
+import (
+	"container/list"
+	"path"
+	"strings"
+	"sync"
+	"time"
+)
+
+// workKind says what a settled path needs.
+type workKind uint8
+
+const (
+	// workPath: look at the path as it is now and bring its destination in
+	// step: copy a file or symlink, make a folder and its metadata, or
+	// delete what the source no longer has.
+	workPath workKind = iota
+	// workFolder: compare the entries of one folder (no deeper, except
+	// into subfolders the destination lacks). Many pending paths in one
+	// folder roll up into this.
+	workFolder
+	// workTree: scan the folder and everything below it (a folder created
+	// or moved in, lost events).
+	workTree
+)
+
+// settled is a unit of work handed out by a settleQueue.
+type settled struct {
+	rel  string
+	kind workKind
+}
+
+// pendingPath is one entry of a settleQueue.
+type pendingPath struct {
+	rel         string
+	kind        workKind
+	first, last time.Time
+	byFirst     *list.Element
+	byLast      *list.Element
+}
+
+// rollupLimit is how many pending paths one folder may hold before they
+// become one folder scan: past it a scan lists the folder once instead of
+// handling each path alone.
+const rollupLimit = 256
+
+// settleQueue holds the pending work of one pair, keyed by path, until it
+// settles: a path is due settle after its last event, and at the latest
+// maxDelay after its first. Memory grows with distinct pending paths, not
+// with events. Add never blocks on the consumer, so the watcher that feeds
+// it never stalls; it is safe for concurrent use.
+type settleQueue struct {
+	settle, maxDelay time.Duration
+	wake             chan struct{} // cap 1: the earliest due time may have changed
+
+	mu      sync.Mutex
+	items   map[string]*pendingPath
+	byFirst list.List                          // by first event, oldest in front
+	byLast  list.List                          // by last event, oldest in front
+	perDir  map[string]map[string]*pendingPath // pending workPath entries per parent folder
+	full    bool                               // a rescan of the whole tree was asked for
+}
+
+func newSettleQueue(settle, maxDelay time.Duration) *settleQueue {
+	return &settleQueue{
+		settle:   settle,
+		maxDelay: max(maxDelay, settle),
+		wake:     make(chan struct{}, 1),
+		items:    make(map[string]*pendingPath),
+		perDir:   make(map[string]map[string]*pendingPath),
+	}
+}
+
+// Wake returns a channel that receives when new work may be due earlier
+// than the consumer last computed.
+func (q *settleQueue) Wake() <-chan struct{} { return q.wake }
+
+func (q *settleQueue) signal() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Add records an event for rel. Work on a folder absorbs the events of the
+// paths it covers; a folder with more than rollupLimit pending paths rolls
+// them up into one folder scan.
+func (q *settleQueue) Add(rel string, kind workKind) {
+	q.addAt(rel, kind, time.Now())
+}
+
+func (q *settleQueue) addAt(rel string, kind workKind, now time.Time) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.full {
+		return // the whole tree is rescanned anyway
+	}
+	if it := q.coveredBy(rel, kind); it != nil {
+		q.touch(it, now)
+		return
+	}
+	if it, ok := q.items[rel]; ok {
+		if kind > it.kind {
+			q.setKind(it, kind)
+		}
+		q.touch(it, now)
+		return
+	}
+	if kind == workTree {
+		q.dropBelow(rel)
+	}
+	dir := parentRel(rel)
+	if kind == workPath && rel != "" && len(q.perDir[dir]) >= rollupLimit {
+		q.rollUp(dir, now)
+		return
+	}
+	q.insert(&pendingPath{rel: rel, kind: kind, first: now, last: now})
+	q.signal()
+}
+
+// RescanAll asks for a scan of the whole tree: every pending entry is
+// dropped in favour of it.
+func (q *settleQueue) RescanAll() {
+	q.mu.Lock()
+	q.full = true
+	q.clear()
+	q.mu.Unlock()
+	q.signal()
+}
+
+// Retry schedules rel again after d (a failed attempt's back-off).
+func (q *settleQueue) Retry(rel string, kind workKind, d time.Duration) {
+	time.AfterFunc(d, func() { q.Add(rel, kind) })
+}
+
+// Due removes and returns the work that is due at now, and the time the
+// next entry falls due (zero when nothing is pending). full reports a
+// requested rescan of the whole tree.
+func (q *settleQueue) Due(now time.Time) (work []settled, full bool, next time.Time) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	full, q.full = q.full, false
+	for {
+		var it *pendingPath
+		if e := q.byLast.Front(); e != nil && !now.Before(e.Value.(*pendingPath).last.Add(q.settle)) {
+			it = e.Value.(*pendingPath)
+		} else if e := q.byFirst.Front(); e != nil && !now.Before(e.Value.(*pendingPath).first.Add(q.maxDelay)) {
+			it = e.Value.(*pendingPath)
+		}
+		if it == nil {
+			break
+		}
+		q.remove(it)
+		work = append(work, settled{rel: it.rel, kind: it.kind})
+	}
+	if e := q.byLast.Front(); e != nil {
+		next = e.Value.(*pendingPath).last.Add(q.settle)
+	}
+	if e := q.byFirst.Front(); e != nil {
+		if d := e.Value.(*pendingPath).first.Add(q.maxDelay); next.IsZero() || d.Before(next) {
+			next = d
+		}
+	}
+	return work, full, next
+}
+
+// Len returns the number of pending entries.
+func (q *settleQueue) Len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.items)
+}
+
+// coveredBy returns the pending folder work that already covers rel: a
+// tree scan of an ancestor, or a folder scan of its parent.
+func (q *settleQueue) coveredBy(rel string, kind workKind) *pendingPath {
+	if rel == "" {
+		return nil
+	}
+	dir := parentRel(rel)
+	if it, ok := q.items[dir]; ok && it.kind >= workFolder && (it.kind == workTree || kind == workPath) {
+		return it
+	}
+	for dir != "" {
+		dir = parentRel(dir)
+		if it, ok := q.items[dir]; ok && it.kind == workTree {
+			return it
+		}
+	}
+	return nil
+}
+
+// touch notes a new event on it: it settles again from now.
+func (q *settleQueue) touch(it *pendingPath, now time.Time) {
+	it.last = now
+	q.byLast.MoveToBack(it.byLast)
+}
+
+// setKind widens an entry's work (a path that turned out to be a folder).
+func (q *settleQueue) setKind(it *pendingPath, kind workKind) {
+	if it.kind == workPath {
+		q.unindex(it)
+	}
+	it.kind = kind
+	if kind == workTree {
+		q.dropBelow(it.rel)
+	}
+}
+
+// rollUp replaces the pending paths of dir by one folder scan.
+func (q *settleQueue) rollUp(dir string, now time.Time) {
+	first := now
+	for _, it := range q.perDir[dir] {
+		if it.first.Before(first) {
+			first = it.first
+		}
+		q.remove(it)
+	}
+	if it, ok := q.items[dir]; ok {
+		if it.kind < workFolder {
+			q.setKind(it, workFolder)
+		}
+		q.touch(it, now)
+		return
+	}
+	q.insert(&pendingPath{rel: dir, kind: workFolder, first: first, last: now})
+	q.signal()
+}
+
+// dropBelow removes the pending entries strictly below rel: a tree scan
+// of rel covers them.
+func (q *settleQueue) dropBelow(rel string) {
+	prefix := rel + "/"
+	for r, it := range q.items {
+		if rel == "" && r != "" || strings.HasPrefix(r, prefix) {
+			q.remove(it)
+		}
+	}
+}
+
+func (q *settleQueue) insert(it *pendingPath) {
+	q.items[it.rel] = it
+	it.byFirst = q.byFirst.PushBack(it)
+	it.byLast = q.byLast.PushBack(it)
+	if it.kind == workPath {
+		dir := parentRel(it.rel)
+		m := q.perDir[dir]
+		if m == nil {
+			m = make(map[string]*pendingPath)
+			q.perDir[dir] = m
+		}
+		m[it.rel] = it
+	}
+}
+
+func (q *settleQueue) remove(it *pendingPath) {
+	delete(q.items, it.rel)
+	q.byFirst.Remove(it.byFirst)
+	q.byLast.Remove(it.byLast)
+	if it.kind == workPath {
+		q.unindex(it)
+	}
+}
+
+func (q *settleQueue) unindex(it *pendingPath) {
+	dir := parentRel(it.rel)
+	if m := q.perDir[dir]; m != nil {
+		delete(m, it.rel)
+		if len(m) == 0 {
+			delete(q.perDir, dir)
+		}
+	}
+}
+
+func (q *settleQueue) clear() {
+	q.items = make(map[string]*pendingPath)
+	q.perDir = make(map[string]map[string]*pendingPath)
+	q.byFirst.Init()
+	q.byLast.Init()
+}
+
+// parentRel returns the folder of a slash-separated relative path ("" for
+// a top-level entry and for the root).
+func parentRel(rel string) string {
+	dir := path.Dir(rel)
+	if dir == "." || dir == "/" {
+		return ""
+	}
+	return dir
+}

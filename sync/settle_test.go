@@ -1,0 +1,153 @@
+package sync
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+)
+
+func TestSettleQueue(t *testing.T) {
+	t.Parallel()
+	const settle, maxDelay = 250 * time.Millisecond, 2 * time.Second
+	t0 := time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	type event struct {
+		ms   int
+		rel  string
+		kind workKind
+	}
+	type due struct {
+		ms   int
+		want []settled
+	}
+	tests := []struct {
+		name   string
+		events []event
+		checks []due
+	}{
+		{
+			name:   "a path is due settle after its event",
+			events: []event{{0, "f", workPath}},
+			checks: []due{{249, nil}, {250, []settled{{"f", workPath}}}, {1000, nil}},
+		},
+		{
+			name:   "each event restarts the settle time",
+			events: []event{{0, "f", workPath}, {200, "f", workPath}, {400, "f", workPath}},
+			checks: []due{{500, nil}, {650, []settled{{"f", workPath}}}},
+		},
+		{
+			name: "a path that keeps changing is due max_delay after its first event",
+			events: func() []event {
+				var ev []event
+				for ms := 0; ms <= 3000; ms += 100 {
+					ev = append(ev, event{ms, "growing", workPath})
+				}
+				return ev
+			}(),
+			checks: []due{{1999, nil}, {2000, []settled{{"growing", workPath}}}},
+		},
+		{
+			name:   "paths are handed out oldest first",
+			events: []event{{0, "a", workPath}, {10, "b", workPath}, {20, "c", workPath}},
+			checks: []due{{300, []settled{{"a", workPath}, {"b", workPath}, {"c", workPath}}}},
+		},
+		{
+			name:   "a tree scan absorbs the paths below it and keeps settling",
+			events: []event{{0, "d", workTree}, {100, "d/f", workPath}, {200, "d/e/g", workPath}, {300, "d/e", workTree}},
+			checks: []due{{500, nil}, {550, []settled{{"d", workTree}}}},
+		},
+		{
+			name:   "a tree scan drops pending paths below it",
+			events: []event{{0, "d/f", workPath}, {0, "d/e/g", workPath}, {0, "x", workPath}, {10, "d", workTree}},
+			checks: []due{{250, []settled{{"x", workPath}}}, {260, []settled{{"d", workTree}}}},
+		},
+		{
+			name:   "a path that turns out to be a folder becomes a tree scan",
+			events: []event{{0, "d", workPath}, {10, "d", workTree}},
+			checks: []due{{260, []settled{{"d", workTree}}}},
+		},
+		{
+			name:   "a folder scan does not absorb a new subtree",
+			events: []event{{0, "d", workFolder}, {10, "d/sub", workTree}},
+			checks: []due{{260, []settled{{"d", workFolder}, {"d/sub", workTree}}}},
+		},
+		{
+			name: "many paths in one folder roll up into a folder scan",
+			events: func() []event {
+				var ev []event
+				for i := range rollupLimit + 1 {
+					ev = append(ev, event{i, fmt.Sprintf("big/f%04d", i), workPath})
+				}
+				return append(ev, event{rollupLimit + 1, "big/sub/f", workPath}, event{rollupLimit + 2, "big/one-more", workPath})
+			}(),
+			checks: []due{{rollupLimit + 300, []settled{{"big/sub/f", workPath}, {"big", workFolder}}}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			q := newSettleQueue(settle, maxDelay)
+			evs := tt.events
+			for _, c := range tt.checks {
+				for len(evs) > 0 && evs[0].ms <= c.ms {
+					q.addAt(evs[0].rel, evs[0].kind, at(evs[0].ms))
+					evs = evs[1:]
+				}
+				got, _, _ := q.Due(at(c.ms))
+				if !slices.Equal(got, c.want) {
+					t.Errorf("Due(+%dms) = %v, want %v", c.ms, got, c.want)
+				}
+			}
+		})
+	}
+}
+
+func TestSettleQueueNextDueAndMemory(t *testing.T) {
+	t.Parallel()
+	t0 := time.Now()
+	q := newSettleQueue(250*time.Millisecond, 10*time.Second)
+	if _, _, next := q.Due(t0); !next.IsZero() {
+		t.Errorf("empty queue: next = %v, want zero", next)
+	}
+	// A million events on a hundred paths keep a hundred entries.
+	for i := range 1_000_000 {
+		q.addAt(fmt.Sprintf("d%d/f%d", i%10, i%100), workPath, t0.Add(time.Duration(i)*time.Microsecond))
+	}
+	if n := q.Len(); n != 100 {
+		t.Errorf("Len() = %d after 1e6 events on 100 paths, want 100", n)
+	}
+	last := t0.Add(999_999 * time.Microsecond)
+	_, _, next := q.Due(last)
+	if want := t0.Add(999_900*time.Microsecond + 250*time.Millisecond); !next.Equal(want) {
+		t.Errorf("next = %v, want %v (oldest last event + settle)", next.Sub(t0), want.Sub(t0))
+	}
+	got, _, _ := q.Due(last.Add(time.Second))
+	if len(got) != 100 || q.Len() != 0 {
+		t.Errorf("Due after settling: %d entries, %d left; want 100 and 0", len(got), q.Len())
+	}
+}
+
+func TestSettleQueueRescanAll(t *testing.T) {
+	t.Parallel()
+	q := newSettleQueue(0, 0)
+	q.Add("a", workPath)
+	q.RescanAll()
+	q.Add("b", workPath) // covered by the full rescan
+	select {
+	case <-q.Wake():
+	default:
+		t.Fatal("RescanAll did not wake the consumer")
+	}
+	got, full, _ := q.Due(time.Now())
+	if !full || len(got) != 0 {
+		t.Errorf("Due() = %v, full %v; want nothing and full", got, full)
+	}
+	if _, full, _ := q.Due(time.Now()); full {
+		t.Error("full reported twice")
+	}
+	q.Add("c", workPath)
+	if got, _, _ := q.Due(time.Now()); !slices.Equal(got, []settled{{"c", workPath}}) {
+		t.Errorf("after the rescan was handed out: Due() = %v, want c", got)
+	}
+}
