@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"syscall"
+	"time"
 
 	"github.com/copyd/copyd/internal/tempname"
 )
@@ -45,7 +46,11 @@ func (r *pairRun) archivePath(rel string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	stamp := "." + r.started.UTC().Format(archiveStamp)
+	when := r.started // one stamp for everything a one-shot run archives
+	if r.live != nil {
+		when = time.Now() // the daemon archives as things happen
+	}
+	stamp := "." + when.UTC().Format(archiveStamp)
 	for i := 0; ; i++ {
 		suffix := stamp
 		if i > 0 {

@@ -92,8 +92,8 @@ type livePair struct {
 	// Set by serve before any job runs, read by jobs.
 	settle *settleQueue
 	queue  *Queue
-	base   *pairRun // the pass path jobs run in
-	commit *committer
+	base   *pairRun   // the pass path jobs run in
+	commit *committer // batches the fsyncs of scans; path jobs fsync their file alone
 	flush  func() error
 
 	mu       sync.Mutex
@@ -220,8 +220,12 @@ func (lp *livePair) serve(ctx context.Context, ready func()) {
 		if flush, release, err := fsFlusher(lp.pair.Destination); err == nil {
 			defer release()
 			lp.flush = flush
+			// Path jobs (lp.base) fsync each file: a filesystem flush
+			// would wait for everything anyone wrote to that disk (a video
+			// being saved into the source, say), which a single file's
+			// latency must not. Scans, which copy many files, batch.
 			lp.commit = newCommitter(lp.base, flush)
-			lp.base.flush, lp.base.commit = flush, lp.commit
+			lp.base.flush = flush
 			defer func() { lp.commit.close(); lp.commit, lp.flush = nil, nil }()
 		}
 	}
@@ -844,12 +848,26 @@ func (lp *livePair) finishDirty(ctx context.Context) {
 			r.fail("set folder metadata", d.rel, err)
 		}
 	}
-	if lp.pair.Fsync && lp.flush != nil {
+	if !lp.pair.Fsync {
+		return
+	}
+	// Make the new entries durable: a few folders one by one (a filesystem
+	// flush would also wait for unrelated writes), many with one flush.
+	if len(dirs) > maxDirFsyncs && lp.flush != nil {
 		if err := lp.flush(); err != nil {
 			r.fail("fsync", "", err)
 		}
+		return
+	}
+	for _, d := range dirs {
+		if err := syncDir(r.dstPath(d.rel)); err != nil && !errIsNotExist(err) {
+			r.fail("fsync folder", d.rel, err)
+		}
 	}
 }
+
+// maxDirFsyncs is how many changed folders finishDirty fsyncs one by one.
+const maxDirFsyncs = 64
 
 // probeWritable checks that the destination (made if missing) takes a
 // write of some size.
