@@ -326,10 +326,11 @@ func (lp *livePair) loop(ctx context.Context, w *watcher.Watcher) {
 			probe.Stop()
 		}
 	}()
-	var sinceIdle struct{ files, bytes, deleted, failed int64 }
+	var sinceIdle struct{ files, bytes, deleted, moved, failed int64 }
 	mark := func() {
 		sinceIdle.files, sinceIdle.bytes = lp.progress.FilesDone.Load(), lp.progress.BytesDone.Load()
 		sinceIdle.deleted, sinceIdle.failed = lp.progress.Deleted.Load(), lp.progress.Failed.Load()
+		sinceIdle.moved = lp.progress.Moved.Load()
 	}
 	mark()
 	workStart := time.Time{}
@@ -380,6 +381,7 @@ func (lp *livePair) loop(ctx context.Context, w *watcher.Watcher) {
 		if full {
 			lp.enqueueScan(settled{rel: "", kind: workTree})
 		}
+		lp.applyMoves(work)
 		for _, s := range work {
 			if s.kind == workPath {
 				lp.startPath(ctx, s)
@@ -394,11 +396,12 @@ func (lp *livePair) loop(ctx context.Context, w *watcher.Watcher) {
 		if lp.running == 0 && !workStart.IsZero() {
 			lp.finishDirty(ctx)
 			if n := lp.progress.FilesDone.Load() - sinceIdle.files; n > 0 || lp.progress.Deleted.Load() > sinceIdle.deleted ||
-				lp.progress.Failed.Load() > sinceIdle.failed {
+				lp.progress.Failed.Load() > sinceIdle.failed || lp.progress.Moved.Load() > sinceIdle.moved {
 				lp.log.Info("changes copied",
 					"files", n,
 					"bytes", lp.progress.BytesDone.Load()-sinceIdle.bytes,
 					"deleted", lp.progress.Deleted.Load()-sinceIdle.deleted,
+					"moved", lp.progress.Moved.Load()-sinceIdle.moved,
 					"failed", lp.progress.Failed.Load()-sinceIdle.failed,
 					"dur", time.Since(workStart).Round(time.Millisecond))
 			}

@@ -13,6 +13,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -369,5 +370,36 @@ func TestDaemonPausesOnFullDestination(t *testing.T) {
 	waitInStep(t, src, dst)
 	if !strings.Contains(logs.String(), "resuming") {
 		t.Error(`no "resuming" in the log`)
+	}
+}
+
+// TestDaemonRenamesInsteadOfCopying renames a folder and a file in the
+// source: with delete the destination renames its entries too (the
+// inodes stay: nothing was copied again).
+func TestDaemonRenamesInsteadOfCopying(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	src, dst := filepath.Join(base, "src"), filepath.Join(base, "dst")
+	writeTree(t, src, map[string]string{"第01讲/video.mp4": strings.Repeat("v", 1<<20), "第01讲/notes.txt": "n", "single.mp4": "s"})
+	_, logs := startDaemon(t, liveConfig(config.Pair{Source: src, Destination: dst, Delete: true}))
+	waitInStep(t, src, dst)
+	ino := func(p string) uint64 {
+		t.Helper()
+		fi, err := os.Lstat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Sys().(*syscall.Stat_t).Ino
+	}
+	videoIno, singleIno := ino(filepath.Join(dst, "第01讲/video.mp4")), ino(filepath.Join(dst, "single.mp4"))
+	mkdirAll(t, filepath.Join(src, "archive"))
+	mustRename(t, filepath.Join(src, "第01讲"), filepath.Join(src, "archive/第01讲 (old)"))
+	mustRename(t, filepath.Join(src, "single.mp4"), filepath.Join(src, "renamed.mp4"))
+	waitInStep(t, src, dst)
+	if got := ino(filepath.Join(dst, "archive/第01讲 (old)/video.mp4")); got != videoIno {
+		t.Errorf("renamed folder was copied again: inode %d, want %d\n%s", got, videoIno, logs)
+	}
+	if got := ino(filepath.Join(dst, "renamed.mp4")); got != singleIno {
+		t.Errorf("renamed file was copied again: inode %d, want %d", got, singleIno)
 	}
 }

@@ -34,6 +34,7 @@ type Progress struct {
 	Special     Counter // FIFOs, sockets and devices skipped
 	Deleted     Counter // destination entries removed (delete: true)
 	Archived    Counter // destination entries moved into the archive
+	Moved       Counter // destination entries renamed after a rename in the source (daemon)
 	Failed      Counter // paths that could not be brought in step
 	Scanning    Counter // pairs whose scan is still finding work
 }
@@ -45,7 +46,7 @@ func (p *Progress) child() *Progress {
 		{&c.FilesQueued, &p.FilesQueued}, {&c.BytesQueued, &p.BytesQueued},
 		{&c.FilesDone, &p.FilesDone}, {&c.BytesDone, &p.BytesDone},
 		{&c.UpToDate, &p.UpToDate}, {&c.Special, &p.Special},
-		{&c.Deleted, &p.Deleted}, {&c.Archived, &p.Archived}, {&c.Failed, &p.Failed},
+		{&c.Deleted, &p.Deleted}, {&c.Archived, &p.Archived}, {&c.Moved, &p.Moved}, {&c.Failed, &p.Failed},
 		{&c.Scanning, &p.Scanning},
 	} {
 		f.mine.parent = f.theirs

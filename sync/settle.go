@@ -40,6 +40,10 @@ type pendingPath struct {
 	byLast      *list.Element
 }
 
+// maxDueSlack bounds how early Due hands out an entry that falls due just
+// after another.
+const maxDueSlack = 10 * time.Millisecond
+
 // rollupLimit is how many pending paths one folder may hold before they
 // become one folder scan: past it a scan lists the folder once instead of
 // handling each path alone.
@@ -137,9 +141,13 @@ func (q *settleQueue) Retry(rel string, kind workKind, d time.Duration) {
 // Due removes and returns the work that is due at now, and the time the
 // next entry falls due (zero when nothing is pending). full reports a
 // requested rescan of the whole tree.
+//
+// Entries due within a moment after now come along: the two halves of a
+// rename settle microseconds apart and are best handled together.
 func (q *settleQueue) Due(now time.Time) (work []settled, full bool, next time.Time) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	now = now.Add(min(q.settle/10, maxDueSlack))
 	full, q.full = q.full, false
 	for {
 		var it *pendingPath

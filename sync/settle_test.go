@@ -29,7 +29,8 @@ func TestSettleQueue(t *testing.T) {
 		{
 			name:   "a path is due settle after its event",
 			events: []event{{0, "f", workPath}},
-			checks: []due{{249, nil}, {250, []settled{{"f", workPath}}}, {1000, nil}},
+			// Due hands out what falls due within maxDueSlack (10 ms here).
+			checks: []due{{239, nil}, {240, []settled{{"f", workPath}}}, {1000, nil}},
 		},
 		{
 			name:   "each event restarts the settle time",
@@ -45,7 +46,7 @@ func TestSettleQueue(t *testing.T) {
 				}
 				return ev
 			}(),
-			checks: []due{{1999, nil}, {2000, []settled{{"growing", workPath}}}},
+			checks: []due{{1989, nil}, {1990, []settled{{"growing", workPath}}}},
 		},
 		{
 			name:   "paths are handed out oldest first",
@@ -60,7 +61,12 @@ func TestSettleQueue(t *testing.T) {
 		{
 			name:   "a tree scan drops pending paths below it",
 			events: []event{{0, "d/f", workPath}, {0, "d/e/g", workPath}, {0, "x", workPath}, {10, "d", workTree}},
-			checks: []due{{250, []settled{{"x", workPath}}}, {260, []settled{{"d", workTree}}}},
+			checks: []due{{245, []settled{{"x", workPath}}}, {260, []settled{{"d", workTree}}}},
+		},
+		{
+			name:   "the halves of a rename settle together",
+			events: []event{{0, "old", workPath}, {3, "new", workPath}},
+			checks: []due{{250, []settled{{"old", workPath}, {"new", workPath}}}}, // the loop wakes when "old" is due
 		},
 		{
 			name:   "a path that turns out to be a folder becomes a tree scan",
