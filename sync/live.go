@@ -86,6 +86,7 @@ type livePair struct {
 	degraded atomic.Bool
 	paused   atomic.Pointer[error]
 	gone     atomic.Bool   // a job found the source root missing
+	braked   atomic.Bool   // deletions are refused (empty source root); logged once
 	wakeLoop chan struct{} // cap 1: a job finished, the pair paused or its source vanished
 	watches  atomic.Int64
 
@@ -105,6 +106,7 @@ type livePair struct {
 	inflight map[settled]bool
 	again    map[settled]bool
 	scans    []settled // folder and tree scans waiting for a slot
+	held     []held    // deletions held back: the path may have been renamed
 	running  int       // path jobs and scans running
 	scanning int       // scans running
 }
@@ -195,6 +197,7 @@ func (lp *livePair) serve(ctx context.Context, ready func()) {
 	lp.inflight = make(map[settled]bool)
 	lp.again = make(map[settled]bool)
 	lp.scans = nil
+	lp.held = nil
 	lp.base = lp.newPass(lp.queue)
 
 	// Watch first, then scan: what changes during the scan is queued.
@@ -296,7 +299,16 @@ func (lp *livePair) isPaused() bool { return lp.paused.Load() != nil }
 // onEvent files a watcher event in the settle queue; it never blocks.
 func (lp *livePair) onEvent(ev watcher.Event) {
 	switch ev.Kind {
-	case watcher.Changed, watcher.Removed:
+	case watcher.Removed:
+		if ev.Rel == "" {
+			// The root went (moved, deleted, replaced): its watch is gone
+			// with it, so start over once a source is there again.
+			lp.gone.Store(true)
+			lp.poke()
+			return
+		}
+		lp.settle.Add(ev.Rel, workPath)
+	case watcher.Changed:
 		lp.settle.Add(ev.Rel, workPath)
 	case watcher.DirAdded:
 		lp.settle.Add(ev.Rel, workTree)
@@ -364,7 +376,7 @@ func (lp *livePair) loop(ctx context.Context, w *watcher.Watcher) {
 		}
 		lp.collectFinished()
 		if lp.gone.Load() {
-			lp.log.Error("source folder is gone; deleting nothing and waiting for it to come back", "source", lp.pair.Source)
+			lp.log.Error("source folder is gone; deleting nothing and watching again once it is back", "source", lp.pair.Source)
 			lp.drain(w)
 			return
 		}
@@ -381,7 +393,10 @@ func (lp *livePair) loop(ctx context.Context, w *watcher.Watcher) {
 		if full {
 			lp.enqueueScan(settled{rel: "", kind: workTree})
 		}
-		lp.applyMoves(work)
+		work = lp.applyMoves(work, time.Now())
+		if h := lp.nextHeld(); !h.IsZero() && (next.IsZero() || h.Before(next)) {
+			next = h
+		}
 		for _, s := range work {
 			if s.kind == workPath {
 				lp.startPath(ctx, s)
@@ -704,7 +719,11 @@ func (lp *livePair) syncPath(ctx context.Context, rel string) {
 		}
 	case src.Mode().IsRegular():
 		if dst != nil && dst.Mode().IsRegular() && dst.Size() == src.Size() && dst.ModTime().Equal(src.ModTime()) {
-			r.fixMetadata(rel, src, dst)
+			if r.pair.Checksum {
+				r.compareAndCopy(ctx, rel, src, dst, in)
+			} else {
+				r.fixMetadata(rel, src, dst)
+			}
 			return
 		}
 		r.progress.FilesQueued.Add(1)
@@ -739,9 +758,15 @@ func (lp *livePair) removeDest(ctx context.Context, r *pairRun, rel string) {
 		return // nothing there (or its folder went first)
 	}
 	if brake := lp.rootBrake(); brake != "" {
-		r.log.Error("deleting nothing: "+brake+"; is the source disk mounted? copyd deletes again once the source has files",
-			"path", rel)
+		if lp.braked.CompareAndSwap(false, true) {
+			r.log.Error("deleting nothing: "+brake+"; is the source disk mounted? copyd deletes again once the source has files",
+				"path", rel)
+		}
+		r.log.Debug("deletion refused", "path", rel)
 		return
+	}
+	if lp.braked.CompareAndSwap(true, false) {
+		r.log.Info("the source has files again; deletions resume")
 	}
 	if r.retry(ctx, "delete", rel, func() error { return r.removeExtra(ctx, rel, dst.IsDir()) }) {
 		r.progress.Deleted.Add(1)

@@ -5,6 +5,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/copyd/copyd/internal/tempname"
 )
@@ -19,42 +20,89 @@ type moveCandidate struct {
 	info fs.FileInfo // the destination's entry for a gone path, the source's for a new one
 }
 
-// applyMoves finds renames among a batch of settled work when the pair
-// mirrors deletions: a path whose source is gone while its destination
-// remains, and a new path whose source looks the same (a file of the same
-// size and modification time, a folder with the same entry names). It
-// renames the destination entry instead of deleting it and copying the
-// same bytes again: renaming a video folder then costs one rename, not
-// gigabytes. The work itself still runs afterwards and corrects whatever
-// the guess got wrong, so a wrong match costs time, never data.
-func (lp *livePair) applyMoves(work []settled) {
-	if !lp.pair.Delete || len(work) < 2 || len(work) > maxMoveBatch {
-		return
+// moveWindow is how long a deletion is held back in case its path turns
+// out to be one half of a rename: the other half of a big folder moved in
+// is reported only once the whole folder is watched.
+const moveWindow = time.Second
+
+// held is a destination entry whose source is gone, waiting out moveWindow.
+type held struct {
+	moveCandidate
+	until time.Time
+}
+
+// applyMoves finds renames in the settled work when the pair mirrors
+// deletions, and returns the work left to do. A path whose source is gone
+// while its destination remains is held back for moveWindow; a new path
+// whose source looks like a held entry (a file of the same size and
+// modification time, a folder with the same entry names) gets that entry
+// renamed to it, instead of a deletion and a copy of the same bytes
+// (renaming a video folder costs one rename, not gigabytes). The work on
+// both paths still runs and corrects whatever the guess got wrong: a wrong
+// match costs time, never data. Held entries whose time is up come back as
+// work (their deletion).
+func (lp *livePair) applyMoves(work []settled, now time.Time) []settled {
+	if !lp.pair.Delete {
+		return work
 	}
 	r := lp.base
-	var gone, added []moveCandidate
-	for _, s := range work {
-		if s.rel == "" || lp.busy(s.rel) {
-			continue
+	var added []moveCandidate
+	if len(work) <= maxMoveBatch {
+		kept := work[:0]
+		for _, s := range work {
+			if s.rel == "" || lp.busy(s.rel) || len(lp.held) >= maxMoveBatch {
+				kept = append(kept, s)
+				continue
+			}
+			src, srcErr := os.Lstat(r.srcPath(s.rel))
+			dst, dstErr := os.Lstat(r.dstPath(s.rel))
+			switch {
+			case errIsNotExist(srcErr) && dstErr == nil:
+				lp.held = append(lp.held, held{moveCandidate{s.rel, dst}, now.Add(moveWindow)})
+				continue // its deletion waits
+			case srcErr == nil && errIsNotExist(dstErr) && (src.Mode().IsRegular() || src.IsDir()):
+				added = append(added, moveCandidate{s.rel, src})
+			}
+			kept = append(kept, s)
 		}
-		src, srcErr := os.Lstat(r.srcPath(s.rel))
-		dst, dstErr := os.Lstat(r.dstPath(s.rel))
-		switch {
-		case errIsNotExist(srcErr) && dstErr == nil:
-			gone = append(gone, moveCandidate{s.rel, dst})
-		case srcErr == nil && errIsNotExist(dstErr) && (src.Mode().IsRegular() || src.IsDir()):
-			added = append(added, moveCandidate{s.rel, src})
+		work = kept
+	}
+	if len(lp.held) > 0 && len(added) > 0 && lp.rootBrake() == "" {
+		lp.matchMoves(added)
+	}
+	kept := lp.held[:0]
+	for _, h := range lp.held {
+		if now.Before(h.until) {
+			kept = append(kept, h)
+		} else {
+			work = append(work, settled{rel: h.rel, kind: workPath})
 		}
 	}
-	if len(gone) == 0 || len(added) == 0 || lp.rootBrake() != "" {
-		return
+	clear(lp.held[len(kept):])
+	lp.held = kept
+	return work
+}
+
+// nextHeld returns when the first held entry's time is up (zero if none).
+func (lp *livePair) nextHeld() time.Time {
+	var next time.Time
+	for _, h := range lp.held {
+		if next.IsZero() || h.until.Before(next) {
+			next = h.until
+		}
 	}
-	for i := 0; i < len(added) && len(gone) > 0; i++ {
+	return next
+}
+
+// matchMoves renames held destination entries to the new paths they match.
+func (lp *livePair) matchMoves(added []moveCandidate) {
+	r := lp.base
+	for i := 0; i < len(added) && len(lp.held) > 0; i++ {
 		to := added[i]
 		if lp.missingDestParent(to.rel) != "" {
 			continue
 		}
-		j := slices.IndexFunc(gone, func(from moveCandidate) bool { return lp.sameEntry(from, to) })
+		j := slices.IndexFunc(lp.held, func(from held) bool { return lp.sameEntry(from.moveCandidate, to) })
 		if j < 0 {
 			// "mkdir new; mv old new/": look inside a new folder too.
 			if to.info.IsDir() && strings.Count(to.rel, "/") < maxMoveDepth && len(added) < maxMoveBatch {
@@ -62,12 +110,12 @@ func (lp *livePair) applyMoves(work []settled) {
 			}
 			continue
 		}
-		from := gone[j]
+		from := lp.held[j]
 		if err := os.Rename(r.dstPath(from.rel), r.dstPath(to.rel)); err != nil {
 			lp.log.Debug("move not applied; copying instead", "from", from.rel, "path", to.rel, "err", err)
 			continue
 		}
-		gone = slices.Delete(gone, j, j+1)
+		lp.held = slices.Delete(lp.held, j, j+1)
 		lp.progress.Moved.Add(1)
 		lp.markDirty(parentRel(from.rel))
 		lp.markDirty(parentRel(to.rel))
