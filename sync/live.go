@@ -103,12 +103,12 @@ type livePair struct {
 	dirty    map[string]bool // destination folders whose metadata must be set again
 
 	// loop
-	inflight map[settled]bool
-	again    map[settled]bool
-	scans    []settled // folder and tree scans waiting for a slot
-	held     []held    // deletions held back: the path may have been renamed
-	running  int       // path jobs and scans running
-	scanning int       // scans running
+	inflight map[settled]bool // by key()
+	again    map[settled]bool // by key(): run again once done; true: the content was written meanwhile
+	scans    []settled        // folder and tree scans waiting for a slot
+	held     []held           // deletions held back: the path may have been renamed
+	running  int              // path jobs and scans running
+	scanning int              // scans running
 }
 
 func newLivePair(p config.Pair, cfg *config.Config, pool *Pool, log *slog.Logger) *livePair {
@@ -308,7 +308,9 @@ func (lp *livePair) onEvent(ev watcher.Event) {
 			return
 		}
 		lp.settle.Add(ev.Rel, workPath)
-	case watcher.Changed:
+	case watcher.Written:
+		lp.settle.AddWritten(ev.Rel)
+	case watcher.Changed, watcher.Attrib:
 		lp.settle.Add(ev.Rel, workPath)
 	case watcher.DirAdded:
 		lp.settle.Add(ev.Rel, workTree)
@@ -472,21 +474,21 @@ func (lp *livePair) rescanPeriod() time.Duration {
 // startPath runs the path job s on the pool unless one for the same path
 // is running; then it runs again once that one finished.
 func (lp *livePair) startPath(ctx context.Context, s settled) {
-	if lp.inflight[s] {
-		lp.again[s] = true
+	if lp.inflight[s.key()] {
+		lp.again[s.key()] = lp.again[s.key()] || s.written
 		return
 	}
-	lp.inflight[s] = true
+	lp.inflight[s.key()] = true
 	lp.running++
 	err := lp.queue.Submit(ctx, func(workCtx context.Context) {
-		defer lp.jobDone(s)
+		defer lp.jobDone(s.key())
 		if ctx.Err() != nil {
 			return // stopping: what was not started waits for the next start
 		}
-		lp.syncPath(workCtx, s.rel)
+		lp.syncPath(workCtx, s.rel, s.written)
 	})
 	if err != nil {
-		delete(lp.inflight, s)
+		delete(lp.inflight, s.key())
 		lp.running--
 	}
 }
@@ -507,7 +509,7 @@ func (lp *livePair) startScans(ctx context.Context) {
 		s := lp.scans[0]
 		lp.scans = lp.scans[1:]
 		if lp.inflight[s] {
-			lp.again[s] = true
+			lp.again[s] = false // present: run again; false: not a written file
 			continue
 		}
 		lp.inflight[s] = true
@@ -543,9 +545,13 @@ func (lp *livePair) collectFinished() {
 		if s.kind != workPath {
 			lp.scanning--
 		}
-		if lp.again[s] {
+		if written, ok := lp.again[s]; ok {
 			delete(lp.again, s)
-			lp.settle.Add(s.rel, s.kind)
+			if written {
+				lp.settle.AddWritten(s.rel)
+			} else {
+				lp.settle.Add(s.rel, s.kind)
+			}
 		}
 	}
 }
@@ -674,8 +680,10 @@ func (lp *livePair) rootBrake() string {
 	return ""
 }
 
-// syncPath brings one path in step with what the source holds now.
-func (lp *livePair) syncPath(ctx context.Context, rel string) {
+// syncPath brings one path in step with what the source holds now. A
+// written file is copied even when size and modification time match (a
+// rewrite that restored the mtime, as cp -p and tar do).
+func (lp *livePair) syncPath(ctx context.Context, rel string, written bool) {
 	r := lp.base
 	src, err := os.Lstat(r.srcPath(rel))
 	switch {
@@ -718,7 +726,7 @@ func (lp *livePair) syncPath(ctx context.Context, rel string) {
 			r.fail("set folder metadata", rel, err)
 		}
 	case src.Mode().IsRegular():
-		if dst != nil && dst.Mode().IsRegular() && dst.Size() == src.Size() && dst.ModTime().Equal(src.ModTime()) {
+		if !written && dst != nil && dst.Mode().IsRegular() && dst.Size() == src.Size() && dst.ModTime().Equal(src.ModTime()) {
 			if r.pair.Checksum {
 				r.compareAndCopy(ctx, rel, src, dst, in)
 			} else {
@@ -750,6 +758,7 @@ func (lp *livePair) syncPath(ctx context.Context, rel string) {
 // that the source has nothing there, if the pair mirrors deletions and no
 // brake holds.
 func (lp *livePair) removeDest(ctx context.Context, r *pairRun, rel string) {
+	lp.markDirty(parentRel(rel)) // the source folder's mtime changed either way
 	if !lp.pair.Delete {
 		return
 	}

@@ -27,14 +27,19 @@ const (
 
 // settled is a unit of work handed out by a settleQueue.
 type settled struct {
-	rel  string
-	kind workKind
+	rel     string
+	kind    workKind
+	written bool // workPath: the content was written, so copy even if size and mtime match
 }
+
+// key identifies the work regardless of how it was triggered.
+func (s settled) key() settled { return settled{rel: s.rel, kind: s.kind} }
 
 // pendingPath is one entry of a settleQueue.
 type pendingPath struct {
 	rel         string
 	kind        workKind
+	written     bool
 	first, last time.Time
 	byFirst     *list.Element
 	byLast      *list.Element
@@ -91,10 +96,15 @@ func (q *settleQueue) signal() {
 // paths it covers; a folder with more than rollupLimit pending paths rolls
 // them up into one folder scan.
 func (q *settleQueue) Add(rel string, kind workKind) {
-	q.addAt(rel, kind, time.Now())
+	q.addAt(rel, kind, false, time.Now())
 }
 
-func (q *settleQueue) addAt(rel string, kind workKind, now time.Time) {
+// AddWritten records that the content of the file rel was written.
+func (q *settleQueue) AddWritten(rel string) {
+	q.addAt(rel, workPath, true, time.Now())
+}
+
+func (q *settleQueue) addAt(rel string, kind workKind, written bool, now time.Time) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.full {
@@ -108,6 +118,7 @@ func (q *settleQueue) addAt(rel string, kind workKind, now time.Time) {
 		if kind > it.kind {
 			q.setKind(it, kind)
 		}
+		it.written = it.written || written
 		q.touch(it, now)
 		return
 	}
@@ -119,7 +130,7 @@ func (q *settleQueue) addAt(rel string, kind workKind, now time.Time) {
 		q.rollUp(dir, now)
 		return
 	}
-	q.insert(&pendingPath{rel: rel, kind: kind, first: now, last: now})
+	q.insert(&pendingPath{rel: rel, kind: kind, written: written, first: now, last: now})
 	q.signal()
 }
 
@@ -160,7 +171,7 @@ func (q *settleQueue) Due(now time.Time) (work []settled, full bool, next time.T
 			break
 		}
 		q.remove(it)
-		work = append(work, settled{rel: it.rel, kind: it.kind})
+		work = append(work, settled{rel: it.rel, kind: it.kind, written: it.written && it.kind == workPath})
 	}
 	if e := q.byLast.Front(); e != nil {
 		next = e.Value.(*pendingPath).last.Add(q.settle)

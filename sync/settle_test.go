@@ -30,12 +30,12 @@ func TestSettleQueue(t *testing.T) {
 			name:   "a path is due settle after its event",
 			events: []event{{0, "f", workPath}},
 			// Due hands out what falls due within maxDueSlack (10 ms here).
-			checks: []due{{239, nil}, {240, []settled{{"f", workPath}}}, {1000, nil}},
+			checks: []due{{239, nil}, {240, []settled{{rel: "f", kind: workPath}}}, {1000, nil}},
 		},
 		{
 			name:   "each event restarts the settle time",
 			events: []event{{0, "f", workPath}, {200, "f", workPath}, {400, "f", workPath}},
-			checks: []due{{500, nil}, {650, []settled{{"f", workPath}}}},
+			checks: []due{{500, nil}, {650, []settled{{rel: "f", kind: workPath}}}},
 		},
 		{
 			name: "a path that keeps changing is due max_delay after its first event",
@@ -46,37 +46,37 @@ func TestSettleQueue(t *testing.T) {
 				}
 				return ev
 			}(),
-			checks: []due{{1989, nil}, {1990, []settled{{"growing", workPath}}}},
+			checks: []due{{1989, nil}, {1990, []settled{{rel: "growing", kind: workPath}}}},
 		},
 		{
 			name:   "paths are handed out oldest first",
 			events: []event{{0, "a", workPath}, {10, "b", workPath}, {20, "c", workPath}},
-			checks: []due{{300, []settled{{"a", workPath}, {"b", workPath}, {"c", workPath}}}},
+			checks: []due{{300, []settled{{rel: "a", kind: workPath}, {rel: "b", kind: workPath}, {rel: "c", kind: workPath}}}},
 		},
 		{
 			name:   "a tree scan absorbs the paths below it and keeps settling",
 			events: []event{{0, "d", workTree}, {100, "d/f", workPath}, {200, "d/e/g", workPath}, {300, "d/e", workTree}},
-			checks: []due{{500, nil}, {550, []settled{{"d", workTree}}}},
+			checks: []due{{500, nil}, {550, []settled{{rel: "d", kind: workTree}}}},
 		},
 		{
 			name:   "a tree scan drops pending paths below it",
 			events: []event{{0, "d/f", workPath}, {0, "d/e/g", workPath}, {0, "x", workPath}, {10, "d", workTree}},
-			checks: []due{{245, []settled{{"x", workPath}}}, {260, []settled{{"d", workTree}}}},
+			checks: []due{{245, []settled{{rel: "x", kind: workPath}}}, {260, []settled{{rel: "d", kind: workTree}}}},
 		},
 		{
 			name:   "the halves of a rename settle together",
 			events: []event{{0, "old", workPath}, {3, "new", workPath}},
-			checks: []due{{250, []settled{{"old", workPath}, {"new", workPath}}}}, // the loop wakes when "old" is due
+			checks: []due{{250, []settled{{rel: "old", kind: workPath}, {rel: "new", kind: workPath}}}}, // the loop wakes when "old" is due
 		},
 		{
 			name:   "a path that turns out to be a folder becomes a tree scan",
 			events: []event{{0, "d", workPath}, {10, "d", workTree}},
-			checks: []due{{260, []settled{{"d", workTree}}}},
+			checks: []due{{260, []settled{{rel: "d", kind: workTree}}}},
 		},
 		{
 			name:   "a folder scan does not absorb a new subtree",
 			events: []event{{0, "d", workFolder}, {10, "d/sub", workTree}},
-			checks: []due{{260, []settled{{"d", workFolder}, {"d/sub", workTree}}}},
+			checks: []due{{260, []settled{{rel: "d", kind: workFolder}, {rel: "d/sub", kind: workTree}}}},
 		},
 		{
 			name: "many paths in one folder roll up into a folder scan",
@@ -87,7 +87,7 @@ func TestSettleQueue(t *testing.T) {
 				}
 				return append(ev, event{rollupLimit + 1, "big/sub/f", workPath}, event{rollupLimit + 2, "big/one-more", workPath})
 			}(),
-			checks: []due{{rollupLimit + 300, []settled{{"big/sub/f", workPath}, {"big", workFolder}}}},
+			checks: []due{{rollupLimit + 300, []settled{{rel: "big/sub/f", kind: workPath}, {rel: "big", kind: workFolder}}}},
 		},
 	}
 	for _, tt := range tests {
@@ -97,7 +97,7 @@ func TestSettleQueue(t *testing.T) {
 			evs := tt.events
 			for _, c := range tt.checks {
 				for len(evs) > 0 && evs[0].ms <= c.ms {
-					q.addAt(evs[0].rel, evs[0].kind, at(evs[0].ms))
+					q.addAt(evs[0].rel, evs[0].kind, false, at(evs[0].ms))
 					evs = evs[1:]
 				}
 				got, _, _ := q.Due(at(c.ms))
@@ -118,7 +118,7 @@ func TestSettleQueueNextDueAndMemory(t *testing.T) {
 	}
 	// A million events on a hundred paths keep a hundred entries.
 	for i := range 1_000_000 {
-		q.addAt(fmt.Sprintf("d%d/f%d", i%10, i%100), workPath, t0.Add(time.Duration(i)*time.Microsecond))
+		q.addAt(fmt.Sprintf("d%d/f%d", i%10, i%100), workPath, false, t0.Add(time.Duration(i)*time.Microsecond))
 	}
 	if n := q.Len(); n != 100 {
 		t.Errorf("Len() = %d after 1e6 events on 100 paths, want 100", n)
@@ -153,7 +153,7 @@ func TestSettleQueueRescanAll(t *testing.T) {
 		t.Error("full reported twice")
 	}
 	q.Add("c", workPath)
-	if got, _, _ := q.Due(time.Now()); !slices.Equal(got, []settled{{"c", workPath}}) {
+	if got, _, _ := q.Due(time.Now()); !slices.Equal(got, []settled{{rel: "c", kind: workPath}}) {
 		t.Errorf("after the rescan was handed out: Due() = %v, want c", got)
 	}
 }

@@ -21,8 +21,8 @@ import (
 type Kind int
 
 const (
-	// Changed: a file was created, written, had its mode changed or was
-	// renamed to this path. Copy it.
+	// Changed: a file was created or renamed to this path. Copy it (if it
+	// differs).
 	Changed Kind = iota + 1
 	// Removed: the path is gone (removed or renamed away).
 	Removed
@@ -36,6 +36,12 @@ const (
 	// Degraded: the kernel refused a watch, so some folders are not watched.
 	// The consumer should fall back to periodic rescans.
 	Degraded
+	// Attrib: only the metadata of a file or folder changed (mode, owner,
+	// times). Bring its metadata in step.
+	Attrib
+	// Written: data was written to the file. Copy it, even where its size
+	// and modification time look unchanged (a rewrite that restored them).
+	Written
 )
 
 // String returns the kind's name in lowercase.
@@ -51,6 +57,10 @@ func (k Kind) String() string {
 		return "rescan"
 	case Degraded:
 		return "degraded"
+	case Attrib:
+		return "attrib"
+	case Written:
+		return "written"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
@@ -279,7 +289,11 @@ func (w *Watcher) handle(ctx context.Context, ev fsnotify.Event) {
 	case ev.Has(fsnotify.Write), ev.Has(fsnotify.Chmod):
 		isDir := w.watched[rel] || w.skipped[rel]
 		if !w.skipped[rel] && !w.exclude(rel, isDir) {
-			w.send(ctx, Event{Rel: rel, Kind: Changed})
+			kind := Written
+			if !ev.Has(fsnotify.Write) {
+				kind = Attrib
+			}
+			w.send(ctx, Event{Rel: rel, Kind: kind})
 		}
 	}
 }

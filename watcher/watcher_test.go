@@ -39,7 +39,7 @@ func TestFileEvents(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			want: []Event{{Rel: "d/f", Kind: Changed}},
+			want: []Event{{Rel: "d/f", Kind: Written}},
 		},
 		{
 			name:  "chmod",
@@ -49,7 +49,7 @@ func TestFileEvents(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			want: []Event{{Rel: "f", Kind: Changed}},
+			want: []Event{{Rel: "f", Kind: Attrib}},
 		},
 		{
 			name:  "remove",

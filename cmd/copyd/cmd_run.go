@@ -30,6 +30,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return exitUsage
 	}
+	if cfg.Settle > cfg.MaxDelay {
+		return usageError(stdout, stderr, fmt.Errorf("settle (%v) is longer than max_delay (%v); raise --max-delay too", cfg.Settle, cfg.MaxDelay))
+	}
 	level := new(slog.LevelVar)
 	setLevel(level, cfg.Log.Level)
 	log := newLevelLogger(stderr, level, cfg.Log.Format)
@@ -57,7 +60,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		case <-hup:
 			next, err := reloadConfig(f, cfg)
 			if err != nil {
-				log.Error("config not reloaded; the old one keeps running", "err", err)
+				log.Error("config not reloaded", "err", err, "running", "the previous config")
 				continue
 			}
 			setLevel(level, next.Log.Level)

@@ -173,7 +173,6 @@ func (f *commonFlags) override(cfg *config.Config) {
 	if f.set["rescan"] {
 		cfg.Rescan = f.rescan
 	}
-	cfg.MaxDelay = max(cfg.MaxDelay, cfg.Settle)
 }
 
 func defaultConfigPath() string { return config.DefaultPath }

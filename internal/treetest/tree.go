@@ -3,6 +3,7 @@ package treetest
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -21,21 +22,33 @@ var tempRE = regexp.MustCompile(`(?s)^\..*copyd-[0-9a-fA-F]+\.tmp$`)
 // AssertNoTemps fails the test if any copyd temp file is left under dir.
 func AssertNoTemps(t testing.TB, dir string) {
 	t.Helper()
+	temps, err := Temps(dir)
+	if err != nil {
+		t.Errorf("walk %s: %v", dir, err)
+	}
+	for _, p := range temps {
+		t.Errorf("temp file left behind: %q", p)
+	}
+}
+
+// Temps returns the paths of the copyd temp files under dir (none when dir
+// does not exist). Entries that vanish during the walk are skipped, so it
+// can poll a destination that is being written.
+func Temps(dir string) ([]string, error) {
+	var temps []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) && p == dir {
+			if errors.Is(err, fs.ErrNotExist) {
 				return nil
 			}
 			return err
 		}
 		if tempRE.MatchString(d.Name()) {
-			t.Errorf("temp file left behind: %q", p)
+			temps = append(temps, p)
 		}
 		return nil
 	})
-	if err != nil {
-		t.Errorf("walk %s: %v", dir, err)
-	}
+	return temps, err
 }
 
 // Entry is what AssertTreesEqual compares for one path.
@@ -59,49 +72,78 @@ func (e Entry) kind() string {
 }
 
 // List lists everything under root (root itself as "."), never
-// following symlinks.
+// following symlinks. It fails the test if root cannot be read.
 func List(t testing.TB, root string) map[string]Entry {
 	t.Helper()
+	m, err := ReadTree(root)
+	if err != nil {
+		t.Fatalf("list %s: %v", root, err)
+	}
+	return m
+}
+
+// ReadTree lists everything under root (root itself as "."), never
+// following symlinks, and returns the first error met. An entry that
+// vanishes between reading its folder and reading the entry is left out, so
+// that a tree another process is changing (a destination being synced) can
+// be read without spurious errors; such a listing may mix two states, and
+// callers compare it again later rather than trusting one look.
+func ReadTree(root string) (map[string]Entry, error) {
 	m := map[string]Entry{}
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
+			if p != root && errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
 			return err
 		}
 		rel, err := filepath.Rel(root, p)
 		if err != nil {
 			return err
 		}
-		fi, err := d.Info()
+		e, err := readEntry(p, d)
+		if p != root && errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
 		if err != nil {
 			return err
-		}
-		e := Entry{
-			Type: fi.Mode().Type(),
-			Perm: fi.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky),
-		}
-		switch {
-		case fi.Mode()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			e.Content = []byte(target)
-			e.Perm = 0 // a symlink's own mode means nothing on Linux
-		case fi.IsDir():
-			e.Mtime = fi.ModTime()
-		case fi.Mode().IsRegular():
-			e.Mtime = fi.ModTime()
-			if e.Content, err = os.ReadFile(p); err != nil {
-				return err
-			}
 		}
 		m[filepath.ToSlash(rel)] = e
 		return nil
 	})
 	if err != nil {
-		t.Fatalf("list %s: %v", root, err)
+		return nil, err
 	}
-	return m
+	return m, nil
+}
+
+// readEntry reads what Entry records for the entry d at p.
+func readEntry(p string, d fs.DirEntry) (Entry, error) {
+	fi, err := d.Info()
+	if err != nil {
+		return Entry{}, err
+	}
+	e := Entry{
+		Type: fi.Mode().Type(),
+		Perm: fi.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky),
+	}
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		target, err := os.Readlink(p)
+		if err != nil {
+			return Entry{}, err
+		}
+		e.Content = []byte(target)
+		e.Perm = 0 // a symlink's own mode means nothing on Linux
+	case fi.IsDir():
+		e.Mtime = fi.ModTime()
+	case fi.Mode().IsRegular():
+		e.Mtime = fi.ModTime()
+		if e.Content, err = os.ReadFile(p); err != nil {
+			return Entry{}, err
+		}
+	}
+	return e, nil
 }
 
 // under reports whether rel is one of paths or lies below one of them.
@@ -114,15 +156,59 @@ func under(rel string, paths []string) bool {
 	return false
 }
 
-// AssertTreesEqual fails the test unless dst holds what src holds: the same
-// names and types, file contents, permission bits, modification times of
-// files and folders (the roots included) and symlink target texts. Symlinks
-// are never followed. Special files (FIFOs, sockets, devices) in src are
-// never copied, so they must be absent from dst. Paths in ignore (and what
-// lies below them) are skipped on both sides.
+// AssertTreesEqual fails the test unless dst holds what src holds, as
+// [Diff] defines it, reporting each difference; it fails at once if either
+// tree cannot be read.
 func AssertTreesEqual(t testing.TB, src, dst string, ignore ...string) {
 	t.Helper()
-	want, got := List(t, src), List(t, dst)
+	diffs, err := Diff(src, dst, ignore...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range diffs {
+		t.Error(d)
+	}
+}
+
+// Compare returns nil when dst holds what src holds, as [Diff] defines it,
+// and otherwise an error naming the first differences (or the read error).
+// It is meant for polling a destination that a daemon is still updating:
+// treetest.WaitFor(t, d, func() error { return treetest.Compare(src, dst) }).
+func Compare(src, dst string, ignore ...string) error {
+	diffs, err := Diff(src, dst, ignore...)
+	if err != nil {
+		return err
+	}
+	if len(diffs) == 0 {
+		return nil
+	}
+	const show = 10
+	msg := strings.Join(diffs[:min(show, len(diffs))], "\n")
+	if len(diffs) > show {
+		msg += fmt.Sprintf("\n... and %d more differences", len(diffs)-show)
+	}
+	return fmt.Errorf("trees differ:\n%s", msg)
+}
+
+// Diff compares the trees under src and dst and returns their differences,
+// one sentence each, sorted by path; none when dst holds what src holds: the
+// same names and types, file contents, permission bits, modification times
+// of files and folders (the roots included) and symlink target texts.
+// Symlinks are never followed. Special files (FIFOs, sockets, devices) in
+// src are never copied, so they must be absent from dst. Paths in ignore
+// (and what lies below them) are skipped on both sides. The error is set
+// only when a tree cannot be read (see [ReadTree]).
+func Diff(src, dst string, ignore ...string) ([]string, error) {
+	want, err := ReadTree(src)
+	if err != nil {
+		return nil, fmt.Errorf("read source tree: %w", err)
+	}
+	got, err := ReadTree(dst)
+	if err != nil {
+		return nil, fmt.Errorf("read destination tree: %w", err)
+	}
+	var diffs []string
+	errorf := func(format string, args ...any) { diffs = append(diffs, fmt.Sprintf(format, args...)) }
 	var names []string
 	for rel := range want {
 		names = append(names, rel)
@@ -137,29 +223,29 @@ func AssertTreesEqual(t testing.TB, src, dst string, ignore ...string) {
 		special := w.Type&(fs.ModeNamedPipe|fs.ModeSocket|fs.ModeDevice|fs.ModeCharDevice|fs.ModeIrregular) != 0
 		switch {
 		case special && ok:
-			t.Errorf("%q: special file copied as %s", rel, g.kind())
+			errorf("%q: special file copied as %s", rel, g.kind())
 			continue
 		case special:
 			continue
 		case !ok:
-			t.Errorf("%q (%s) missing in destination", rel, w.kind())
+			errorf("%q (%s) missing in destination", rel, w.kind())
 			continue
 		}
 		if w.Type != g.Type {
-			t.Errorf("%q is a %s, want a %s", rel, g.kind(), w.kind())
+			errorf("%q is a %s, want a %s", rel, g.kind(), w.kind())
 			continue
 		}
 		if w.Perm != g.Perm {
-			t.Errorf("%q: mode %v, want %v", rel, g.Perm, w.Perm)
+			errorf("%q: mode %v, want %v", rel, g.Perm, w.Perm)
 		}
 		if !w.Mtime.Equal(g.Mtime) {
-			t.Errorf("%q: mtime %v, want %v", rel, g.Mtime, w.Mtime)
+			errorf("%q: mtime %v, want %v", rel, g.Mtime, w.Mtime)
 		}
 		if !bytes.Equal(w.Content, g.Content) {
 			if w.Type&fs.ModeSymlink != 0 {
-				t.Errorf("%q: symlink target %q, want %q", rel, g.Content, w.Content)
+				errorf("%q: symlink target %q, want %q", rel, g.Content, w.Content)
 			} else {
-				t.Errorf("%q: content differs (%d bytes, want %d)", rel, len(g.Content), len(w.Content))
+				errorf("%q: content differs (%d bytes, want %d)", rel, len(g.Content), len(w.Content))
 			}
 		}
 	}
@@ -171,8 +257,9 @@ func AssertTreesEqual(t testing.TB, src, dst string, ignore ...string) {
 	}
 	slices.Sort(extra)
 	for _, rel := range extra {
-		t.Errorf("%q (%s) in destination but not in source", rel, got[rel].kind())
+		errorf("%q (%s) in destination but not in source", rel, got[rel].kind())
 	}
+	return diffs, nil
 }
 
 // AssertUnchanged fails the test if dir no longer matches the listing
