@@ -48,15 +48,32 @@ func (r *pairRun) submit(ctx context.Context, job Job) {
 }
 
 // copyOne copies one file with retries and records the outcome.
+//
+// In the daemon a path is copied by one job at a time: a scan's copy and
+// a change's copy of the same file could otherwise finish in the wrong
+// order and leave the older version under the final name. The job that
+// finds the path taken queues it again.
 func (r *pairRun) copyOne(ctx context.Context, rel string, src, dst fs.FileInfo, in *dirMeta) {
 	start := time.Now()
 	var n int64
 	o := r.writeOptions(ctx, rel, dst, in)
 	handedOff := false
+	if r.live != nil {
+		if !r.live.claim(rel) {
+			r.live.settle.AddWritten(rel)
+			return
+		}
+		defer func() {
+			if !handedOff {
+				r.live.release(rel)
+			}
+		}()
+	}
 	if r.commit != nil {
 		o.handoff = func(tmpPath string, n int64) error {
-			handedOff = true // the committer renames and counts it
-			return r.commit.add(ctx, commitItem{tmpPath: tmpPath, rel: rel, replace: o.replace, in: in, bytes: n})
+			err := r.commit.add(ctx, commitItem{tmpPath: tmpPath, rel: rel, replace: o.replace, in: in, bytes: n})
+			handedOff = err == nil // the committer renames it, counts it and releases the path
+			return err
 		}
 	}
 	ok := r.retry(ctx, "copy", rel, func() (err error) {
@@ -180,6 +197,13 @@ func (r *pairRun) planSymlink(ctx context.Context, b *batch, rel string, dst fs.
 
 // linkOne recreates the symlink rel with retries and records the outcome.
 func (r *pairRun) linkOne(ctx context.Context, rel string, dst fs.FileInfo, in *dirMeta) {
+	if r.live != nil { // one job per path, as in copyOne
+		if !r.live.claim(rel) {
+			r.live.settle.AddWritten(rel)
+			return
+		}
+		defer r.live.release(rel)
+	}
 	o := r.writeOptions(ctx, rel, dst, in)
 	if r.retry(ctx, "copy symlink", rel, func() error { return copySymlink(r.srcPath(rel), r.dstPath(rel), o) }) {
 		in.changed.Store(true)

@@ -105,6 +105,13 @@ func (c *committer) commit(batch []commitItem) {
 	if batch = files; len(batch) == 0 {
 		return
 	}
+	if r.live != nil {
+		defer func() {
+			for _, it := range batch {
+				r.live.release(it.rel)
+			}
+		}()
+	}
 	if err := c.flush(); err != nil {
 		for _, it := range batch {
 			removeTemp(it.tmpPath)

@@ -98,6 +98,7 @@ type livePair struct {
 	flush  func() error
 
 	mu       sync.Mutex
+	copying  map[string]bool // paths a copy job holds (see pairRun.copyOne)
 	finished []settled       // jobs done since the loop last looked
 	attempts map[string]int  // failed attempts per path, until one succeeds
 	dirty    map[string]bool // destination folders whose metadata must be set again
@@ -125,6 +126,7 @@ func newLivePair(p config.Pair, cfg *config.Config, pool *Pool, log *slog.Logger
 		progress: new(Progress),
 		wakeLoop: make(chan struct{}, 1),
 		attempts: make(map[string]int),
+		copying:  make(map[string]bool),
 		dirty:    make(map[string]bool),
 	}
 	lp.state.Store(int32(StateWaiting))
@@ -846,6 +848,24 @@ func (lp *livePair) succeeded(rel string) {
 	if ok {
 		lp.log.Info("recovered", "path", rel, "attempts", n+1)
 	}
+}
+
+// claim takes rel for one copy; false if another job holds it.
+func (lp *livePair) claim(rel string) bool {
+	lp.mu.Lock()
+	defer lp.mu.Unlock()
+	if lp.copying[rel] {
+		return false
+	}
+	lp.copying[rel] = true
+	return true
+}
+
+// release gives rel back once its copy is under its final name (or gone).
+func (lp *livePair) release(rel string) {
+	lp.mu.Lock()
+	delete(lp.copying, rel)
+	lp.mu.Unlock()
 }
 
 func (lp *livePair) markDirty(rel string) {

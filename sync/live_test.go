@@ -417,3 +417,51 @@ func TestDaemonRenamesInsteadOfCopying(t *testing.T) {
 		t.Errorf("renamed file was copied again: inode %d, want %d", got, singleIno)
 	}
 }
+
+// TestDaemonOlderCopyNeverWins replays a race CI found: a scan's copy of a
+// file waits for the committer's flush while the file changes and the
+// change's own copy runs. Whatever the order, the destination must end
+// with the newer version, or the path must be queued to get it.
+func TestDaemonOlderCopyNeverWins(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	src, dst := filepath.Join(base, "src"), filepath.Join(base, "dst")
+	writeFile(t, filepath.Join(src, "f"), "old", 0o644, baseTime)
+	mkdirAll(t, dst)
+	cfg := liveConfig(config.Pair{Source: src, Destination: dst})
+	pool := NewPool(t.Context(), 2)
+	defer pool.Close()
+	lp := newLivePair(cfg.Pairs[0], cfg, pool, slog.New(slog.DiscardHandler))
+	lp.settle = newSettleQueue(cfg.Settle, cfg.MaxDelay)
+	lp.queue = pool.NewQueue(8)
+	lp.base = lp.newPass(lp.queue) // path jobs: no committer
+	gate := make(chan struct{})
+	lp.commit = newCommitter(lp.base, func() error { <-gate; return nil })
+	scan := lp.newPass(pool.NewQueue(8))
+
+	old, err := os.Lstat(filepath.Join(src, "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	scan.copyOne(t.Context(), "f", old, nil, &dirMeta{}) // handed to the committer, which waits
+	writeFile(t, filepath.Join(src, "f"), "new!", 0o644, baseTime.Add(time.Second))
+	lp.syncPath(t.Context(), "f", true) // the change's job
+	close(gate)
+	lp.commit.close()
+
+	got, err := os.ReadFile(filepath.Join(dst, "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	work, _, _ := lp.settle.Due(time.Now().Add(time.Hour))
+	if string(got) != "new!" && len(work) == 0 {
+		t.Fatalf("destination holds %q, an older version, and nothing is queued to fix it", got)
+	}
+	for _, s := range work {
+		lp.syncPath(t.Context(), s.rel, s.written)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dst, "f")); string(got) != "new!" {
+		t.Errorf("after the queued work: destination holds %q, want %q", got, "new!")
+	}
+	treetest.AssertNoTemps(t, dst)
+}
