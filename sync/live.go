@@ -350,6 +350,7 @@ func (lp *livePair) loop(ctx context.Context, w *watcher.Watcher) {
 	}
 	mark()
 	workStart := time.Time{}
+	degraded := lp.degraded.Load()
 	for {
 		var probeC <-chan time.Time
 		if probe != nil {
@@ -393,6 +394,11 @@ func (lp *livePair) loop(ctx context.Context, w *watcher.Watcher) {
 			continue
 		}
 		lp.setState(lp.runningState())
+		if !degraded && lp.degraded.Load() {
+			// The watcher found the watch limit: rescan every minute from now.
+			degraded = true
+			rescan.Reset(lp.rescanPeriod())
+		}
 		work, full, next := lp.settle.Due(time.Now())
 		if full {
 			lp.enqueueScan(settled{rel: "", kind: workTree})

@@ -822,3 +822,43 @@ func TestRunUsageErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestRunWatchLimitDegraded runs copyd in a user namespace whose inotify
+// watch limit (user.max_inotify_watches, per namespace since Linux 5.11)
+// is 5, so most of the 20 folders stay unwatched without touching the
+// host's limit: copyd must say so once, clearly, keep running, and still
+// copy a change in an unwatched folder through its periodic rescan.
+func TestRunWatchLimitDegraded(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("a user namespace with its own watch limit needs root here; run the tests as root (CI does)")
+	}
+	const setLimit = `echo 5 > /proc/sys/user/max_inotify_watches && exec "$0" "$@"`
+	via := []string{"unshare", "--user", "--map-root-user", "sh", "-c", setLimit}
+	if out, err := exec.Command("unshare", "--user", "--map-root-user", "sh", "-c", setLimit, "true").CombinedOutput(); err != nil {
+		t.Skipf("cannot lower the watch limit in a user namespace here (%v: %s)", err, out)
+	}
+	tree := map[string]string{}
+	for i := range 20 {
+		tree[fmt.Sprintf("d%02d/f.txt", i)] = "before"
+	}
+	_, src, dst := dirs(t, tree)
+	d := startRunVia(t, via, nil, "--log-format", "json", "--settle", "50ms", "--rescan", "2s", src, dst)
+	d.waitWatching(filepath.Base(src))
+	limit := d.waitLog(0, match{level: "ERROR", text: []string{"watch limit"}})
+	for _, key := range []string{"setting", "current", "folders", "fix"} {
+		if limit.get(key) == "" {
+			t.Errorf("watch-limit error has no %q: %v", key, limit)
+		}
+	}
+	// Every folder gets a change; the unwatched ones arrive by rescan.
+	for i := range 20 {
+		write(t, filepath.Join(src, fmt.Sprintf("d%02d/f.txt", i)), "after!")
+	}
+	d.converge(src, dst)
+	d.waitLog(0, match{msg: "periodic rescan"})
+	if n := strings.Count(d.log.String(), "watch limit"); n != 1 {
+		t.Errorf("the watch limit was logged %d times, want once", n)
+	}
+	d.finish(src, dst)
+}

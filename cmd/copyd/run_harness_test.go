@@ -136,10 +136,18 @@ type daemon struct {
 // 15 s) and prints its log if the test failed.
 func startRun(t *testing.T, env []string, args ...string) *daemon {
 	t.Helper()
+	return startRunVia(t, nil, env, args...)
+}
+
+// startRunVia is startRun with a command that execs copyd in the end (its
+// PID stays copyd's, so signals reach it): via[0] via[1:]... copyd run args.
+func startRunVia(t *testing.T, via []string, env []string, args ...string) *daemon {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
+	argv := append(append(slices.Clone(via), copydBin, "run"), args...)
 	d := &daemon{
 		t:    t,
-		cmd:  exec.CommandContext(ctx, copydBin, append([]string{"run"}, args...)...),
+		cmd:  exec.CommandContext(ctx, argv[0], argv[1:]...),
 		log:  new(logBuffer),
 		done: make(chan struct{}),
 	}
