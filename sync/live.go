@@ -342,19 +342,21 @@ func (lp *livePair) loop(ctx context.Context, w *watcher.Watcher) {
 			probe.Stop()
 		}
 	}()
-	var sinceIdle struct{ files, bytes, deleted, moved, failed int64 }
-	mark := func() {
-		sinceIdle.files, sinceIdle.bytes = lp.progress.FilesDone.Load(), lp.progress.BytesDone.Load()
-		sinceIdle.deleted, sinceIdle.failed = lp.progress.Deleted.Load(), lp.progress.Failed.Load()
-		sinceIdle.moved = lp.progress.Moved.Load()
-	}
-	mark()
-	workStart := time.Time{}
+	changes := newChangeLog(lp.progress, lp.log)
+	var summary *time.Timer // armed while a "changes copied" line waits
+	defer func() {
+		if summary != nil {
+			summary.Stop()
+		}
+	}()
 	degraded := lp.degraded.Load()
 	for {
-		var probeC <-chan time.Time
+		var probeC, summaryC <-chan time.Time
 		if probe != nil {
 			probeC = probe.C
+		}
+		if summary != nil {
+			summaryC = summary.C
 		}
 		select {
 		case <-ctx.Done():
@@ -362,6 +364,11 @@ func (lp *livePair) loop(ctx context.Context, w *watcher.Watcher) {
 			return
 		case <-lp.settle.Wake():
 		case <-lp.wakeLoop:
+		case <-summaryC:
+			summary = nil
+			if lp.running == 0 {
+				changes.flush(time.Now())
+			}
 		case <-timer.C:
 		case <-rescan.C:
 			lp.log.Info("periodic rescan")
@@ -415,23 +422,14 @@ func (lp *livePair) loop(ctx context.Context, w *watcher.Watcher) {
 			}
 		}
 		lp.startScans(ctx)
-		if lp.running > 0 && workStart.IsZero() {
-			workStart = time.Now()
-		}
-		if lp.running == 0 && !workStart.IsZero() {
+		if lp.running > 0 {
+			changes.working(time.Now())
+		} else if changes.busyUntilNow() {
+			// A burst of work just ended.
 			lp.finishDirty(ctx)
-			if n := lp.progress.FilesDone.Load() - sinceIdle.files; n > 0 || lp.progress.Deleted.Load() > sinceIdle.deleted ||
-				lp.progress.Failed.Load() > sinceIdle.failed || lp.progress.Moved.Load() > sinceIdle.moved {
-				lp.log.Info("changes copied",
-					"files", n,
-					"bytes", lp.progress.BytesDone.Load()-sinceIdle.bytes,
-					"deleted", lp.progress.Deleted.Load()-sinceIdle.deleted,
-					"moved", lp.progress.Moved.Load()-sinceIdle.moved,
-					"failed", lp.progress.Failed.Load()-sinceIdle.failed,
-					"dur", time.Since(workStart).Round(time.Millisecond))
+			if at := changes.idle(time.Now()); !at.IsZero() && summary == nil {
+				summary = time.NewTimer(time.Until(at))
 			}
-			mark()
-			workStart = time.Time{}
 		}
 		if w != nil {
 			lp.watches.Store(int64(w.Watches()))
