@@ -465,3 +465,49 @@ func TestDaemonOlderCopyNeverWins(t *testing.T) {
 	}
 	treetest.AssertNoTemps(t, dst)
 }
+
+// TestDaemonGraceAbortsCopies stops a daemon whose grace period is over at
+// once while a big copy is in flight: the copy is aborted and leaves no
+// temp file and nothing partial under the final name.
+func TestDaemonGraceAbortsCopies(t *testing.T) {
+	t.Parallel()
+	const size = 256 << 20
+	data := bytes.Repeat([]byte("0123456789abcdef"), size/16)
+	for attempt := 1; attempt <= 3; attempt++ {
+		base := t.TempDir()
+		src, dst := filepath.Join(base, "src"), filepath.Join(base, "dst")
+		mkdirAll(t, src)
+		if err := os.WriteFile(filepath.Join(src, "big"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		d := NewDaemon(DaemonOptions{Grace: time.Nanosecond})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- d.Run(ctx, liveConfig(config.Pair{Source: src, Destination: dst})) }()
+		// Stop as soon as the copy's temp file shows (fsync: true: scans
+		// write named temps for the committer).
+		inFlight := false
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+			if temps, _ := treetest.Temps(dst); len(temps) > 0 {
+				inFlight = true
+				break
+			}
+			if fi, err := os.Stat(filepath.Join(dst, "big")); err == nil && fi.Size() == size {
+				break // copied before we saw it: try again
+			}
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("Run() = %v", err)
+		}
+		treetest.AssertNoTemps(t, dst)
+		if got, err := os.ReadFile(filepath.Join(dst, "big")); err == nil && !bytes.Equal(got, data) {
+			t.Fatalf("partial file under its final name: %d bytes of %d", len(got), size)
+		}
+		if inFlight {
+			return
+		}
+	}
+	t.Fatal("the copy finished before its temp file was seen, three times: the abort was not exercised")
+}
