@@ -69,8 +69,6 @@ func TestParseBad(t *testing.T) {
 			"config.yaml: the file is empty; add at least one pair with a source and a destination (see config.example.yaml)", ErrNoPairs},
 		{"no pairs key", nil, "workers: 2\n",
 			"config.yaml: pairs: no pairs are configured; add at least one pair with a source and a destination (see config.example.yaml)", ErrNoPairs},
-		{"empty pairs list", nil, "workers: 2\npairs: []\n",
-			"config.yaml:2: pairs: no pairs are configured; add at least one pair with a source and a destination (see config.example.yaml)", ErrNoPairs},
 		{"top level is a list", nil, "- source: /a\n  destination: /b\n",
 			"config.yaml:1: the file must be a mapping of settings such as workers: and pairs:; start from config.example.yaml", ErrBadValue},
 		{"pairs without dashes", nil, "pairs:\n  source: /a\n  destination: /b\n",

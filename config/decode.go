@@ -64,6 +64,7 @@ func (d *decoder) config(root *yaml.Node) *Config {
 func (d *decoder) pairs(key string, v *yaml.Node) []Pair {
 	v = deref(v)
 	if isNull(v) {
+		d.set[key] = true // "pairs:" with every item commented out: deliberately none
 		return nil
 	}
 	if v.Kind != yaml.SequenceNode {
@@ -71,6 +72,9 @@ func (d *decoder) pairs(key string, v *yaml.Node) []Pair {
 		return nil
 	}
 	d.set[key] = true
+	if len(v.Content) == 0 {
+		return nil
+	}
 	ps := make([]Pair, len(v.Content))
 	for i, item := range v.Content {
 		pk := fmt.Sprintf("%s[%d]", key, i)

@@ -23,6 +23,12 @@ func TestParseGood(t *testing.T) {
 			Config{Workers: workers, Settle: 250 * time.Millisecond, MaxDelay: 10 * time.Second, Rescan: time.Hour,
 				Log: Log{Level: "info", Format: "text"}, Status: Status{Listen: "127.0.0.1:9471"},
 				Pairs: []Pair{{Name: "videos", Source: "$T/videos", Destination: "$T/backup/videos", Fsync: true}}}},
+		{"an explicitly empty pair list (the packaged config)", nil, "pairs: []\n",
+			Config{Workers: workers, Settle: 250 * time.Millisecond, MaxDelay: 10 * time.Second, Rescan: time.Hour,
+				Log: Log{Level: "info", Format: "text"}, Status: Status{Listen: "127.0.0.1:9471"}}},
+		{"pairs: with every item commented out", nil, "workers: 2\npairs:\n#  - source: /srv/x\n#    destination: /mnt/x\n",
+			Config{Workers: 2, Settle: 250 * time.Millisecond, MaxDelay: 10 * time.Second, Rescan: time.Hour,
+				Log: Log{Level: "info", Format: "text"}, Status: Status{Listen: "127.0.0.1:9471"}}},
 		{"every key", []string{"videos/", "home/"}, `workers: 3
 settle: 0s
 max_delay: 2m

@@ -86,7 +86,7 @@ func ForPaths(src, dst string) (*Config, error) {
 func finish(c *Config, set map[string]bool, base string, r *report) (*Config, error) {
 	absPaths(c, base)
 	applyDefaults(c, set)
-	validate(c, r)
+	validate(c, set, r)
 	for _, err := range r.list {
 		if !errors.Is(err, ErrSourceMissing) {
 			return nil, r.err()

@@ -16,9 +16,16 @@ type resolved struct {
 
 // checkPairs checks every pair and how pairs relate. It replaces each
 // usable source by its symlink-resolved path.
-func checkPairs(c *Config, r *report) {
+//
+// An explicitly empty list (pairs: [] or a pairs: key whose items are all
+// commented out, as in the packaged /etc/copyd/config.yaml) is valid: the
+// daemon starts and says it has nothing to do. A file without the key is
+// refused.
+func checkPairs(c *Config, listed bool, r *report) {
 	if len(c.Pairs) == 0 {
-		r.add("pairs", ErrNoPairs, "no pairs are configured; add at least one pair with a source and a destination (see config.example.yaml)")
+		if !listed {
+			r.add("pairs", ErrNoPairs, "no pairs are configured; add at least one pair with a source and a destination (see config.example.yaml)")
+		}
 		return
 	}
 	rs := make([]resolved, len(c.Pairs))

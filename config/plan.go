@@ -37,6 +37,9 @@ func (c *Config) WritePlan(w io.Writer) error {
 	} else {
 		line("", "status", "http://%s (/healthz, /status, /metrics)", c.Status.Listen)
 	}
+	if len(c.Pairs) == 0 {
+		line("", "pairs", "none: nothing to copy; add one with a source and a destination (see config.example.yaml)")
+	}
 	for _, p := range c.Pairs {
 		fmt.Fprintf(&b, "\npair %q: %s → %s\n", p.Name, p.Source, p.Destination)
 		if _, err := os.Stat(p.Source); err != nil {

@@ -10,9 +10,9 @@ import (
 
 // validate reports every problem in c, a config with paths made absolute
 // and defaults applied. It resolves the pairs' sources (see checkPairs).
-func validate(c *Config, r *report) {
+func validate(c *Config, set map[string]bool, r *report) {
 	checkSettings(c, r)
-	checkPairs(c, r)
+	checkPairs(c, set["pairs"], r)
 }
 
 func checkSettings(c *Config, r *report) {

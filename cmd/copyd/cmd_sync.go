@@ -23,6 +23,9 @@ func cmdSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	log := newLogger(stderr, cfg.Log.Level, cfg.Log.Format)
+	if len(cfg.Pairs) == 0 {
+		log.Warn("no pairs configured; nothing to copy", "config", cfg.File)
+	}
 	progress := new(copysync.Progress)
 	stopBar := func() {}
 	if showProgress(f.progress, stderr) && !f.dryRun {
