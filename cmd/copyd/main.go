@@ -23,6 +23,7 @@ const (
 const usage = `copyd keeps backup folders in step with their sources.
 
 Usage:
+  copyd demo                                  watch copyd keep a sample library in step (temp folder)
   copyd run     [-c FILE | SRC DST] [flags]   copy, then keep copying changes until stopped
   copyd sync    [-c FILE | SRC DST] [flags]   copy once, then exit
   copyd check   [-c FILE | SRC DST]           validate the config and print the plan
@@ -68,6 +69,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "run":
 		return cmdRun(ctx, rest, stdout, stderr)
+	case "demo":
+		return cmdDemo(ctx, rest, stdout, stderr)
 	case "sync":
 		return cmdSync(ctx, rest, stdout, stderr)
 	case "check":
