@@ -53,7 +53,7 @@ func (r *pairRun) submit(ctx context.Context, job Job) {
 // a change's copy of the same file could otherwise finish in the wrong
 // order and leave the older version under the final name. The job that
 // finds the path taken queues it again.
-func (r *pairRun) copyOne(ctx context.Context, rel string, src, dst fs.FileInfo, in *dirMeta) {
+func (r *pairRun) copyOne(ctx context.Context, rel string, src, dst fs.FileInfo, in *dirMeta) (copied bool) {
 	start := time.Now()
 	var n int64
 	o := r.writeOptions(ctx, rel, dst, in)
@@ -61,7 +61,7 @@ func (r *pairRun) copyOne(ctx context.Context, rel string, src, dst fs.FileInfo,
 	if r.live != nil {
 		if !r.live.claim(rel) {
 			r.live.settle.AddWritten(rel)
-			return
+			return false
 		}
 		defer func() {
 			if !handedOff {
@@ -71,7 +71,7 @@ func (r *pairRun) copyOne(ctx context.Context, rel string, src, dst fs.FileInfo,
 	}
 	if r.commit != nil {
 		o.handoff = func(tmpPath string, n int64) error {
-			err := r.commit.add(ctx, commitItem{tmpPath: tmpPath, rel: rel, replace: o.replace, in: in, bytes: n})
+			err := r.commit.add(ctx, commitItem{tmpPath: tmpPath, rel: rel, replace: o.replace, in: in, bytes: n, start: start})
 			handedOff = err == nil // the committer renames it, counts it and releases the path
 			return err
 		}
@@ -81,12 +81,16 @@ func (r *pairRun) copyOne(ctx context.Context, rel string, src, dst fs.FileInfo,
 		return err
 	})
 	if !ok || handedOff {
-		return
+		return false
 	}
 	in.changed.Store(true)
 	r.progress.FilesDone.Add(1)
 	r.progress.BytesDone.Add(n)
 	r.log.Debug("copied", "path", rel, "bytes", n, "dur", time.Since(start))
+	if r.live != nil && r.live.metrics != nil {
+		r.live.metrics.Copied(r.pair.Name, n, time.Since(start))
+	}
+	return true
 }
 
 // compareAndCopy compares contents (checksum: true) and copies only when
@@ -196,20 +200,22 @@ func (r *pairRun) planSymlink(ctx context.Context, b *batch, rel string, dst fs.
 }
 
 // linkOne recreates the symlink rel with retries and records the outcome.
-func (r *pairRun) linkOne(ctx context.Context, rel string, dst fs.FileInfo, in *dirMeta) {
+func (r *pairRun) linkOne(ctx context.Context, rel string, dst fs.FileInfo, in *dirMeta) (copied bool) {
 	if r.live != nil { // one job per path, as in copyOne
 		if !r.live.claim(rel) {
 			r.live.settle.AddWritten(rel)
-			return
+			return false
 		}
 		defer r.live.release(rel)
 	}
 	o := r.writeOptions(ctx, rel, dst, in)
-	if r.retry(ctx, "copy symlink", rel, func() error { return copySymlink(r.srcPath(rel), r.dstPath(rel), o) }) {
-		in.changed.Store(true)
-		r.progress.FilesDone.Add(1)
-		r.log.Debug("symlink copied", "path", rel)
+	if !r.retry(ctx, "copy symlink", rel, func() error { return copySymlink(r.srcPath(rel), r.dstPath(rel), o) }) {
+		return false
 	}
+	in.changed.Store(true)
+	r.progress.FilesDone.Add(1)
+	r.log.Debug("symlink copied", "path", rel)
+	return true
 }
 
 // writeOptions says how to write rel over what the destination holds (dst,

@@ -3,6 +3,7 @@ package sync
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // committer makes batches of finished temp files durable with one flush
@@ -25,6 +26,7 @@ type commitItem struct {
 	replace func() error // see writeOptions.replace
 	in      *dirMeta
 	bytes   int64
+	start   time.Time     // when the copy started
 	barrier chan struct{} // set on a barrier: closed once everything before it is committed
 }
 
@@ -129,6 +131,9 @@ func (c *committer) commit(batch []commitItem) {
 		r.progress.FilesDone.Add(1)
 		r.progress.BytesDone.Add(it.bytes)
 		r.log.Debug("copied", "path", it.rel, "bytes", it.bytes)
+		if r.live != nil && r.live.metrics != nil {
+			r.live.metrics.Copied(r.pair.Name, it.bytes, time.Since(it.start))
+		}
 	}
 	r.log.Debug("batch committed", "files", len(batch))
 }

@@ -24,6 +24,8 @@ type DaemonOptions struct {
 	// Ready, when set, is called once every pair of the first config is
 	// watching (or waiting for its source).
 	Ready func()
+	// Metrics, when set, receives copy durations and propagation times.
+	Metrics Metrics
 }
 
 // Daemon keeps every pair of a config in step with its source as files
@@ -33,6 +35,11 @@ type DaemonOptions struct {
 type Daemon struct {
 	o      DaemonOptions
 	reload chan *config.Config
+
+	mu      sync.Mutex
+	pairs   []*livePair // running pairs, in config order, for Status
+	started time.Time
+	isReady bool
 }
 
 // NewDaemon returns a daemon; [Daemon.Run] starts it.
@@ -83,6 +90,7 @@ func (d *Daemon) Run(ctx context.Context, cfg *config.Config) error {
 	defer abort()
 	pool := NewPool(workCtx, cfg.Workers)
 	pairs := make(map[string]*runningPair)
+	start0 := time.Now()
 
 	var readyOnce sync.Once
 	pending := len(cfg.Pairs)
@@ -94,6 +102,7 @@ func (d *Daemon) Run(ctx context.Context, cfg *config.Config) error {
 	start := func(p config.Pair, cfg *config.Config, first bool) {
 		pctx, cancel := context.WithCancel(ctx)
 		rp := &runningPair{live: newLivePair(p, cfg, pool, log), cancel: cancel, done: make(chan struct{})}
+		rp.live.metrics = d.o.Metrics
 		pairs[p.Name] = rp
 		var once sync.Once
 		ready := func() {
@@ -116,6 +125,7 @@ func (d *Daemon) Run(ctx context.Context, cfg *config.Config) error {
 	for _, p := range cfg.Pairs {
 		start(p, cfg, true)
 	}
+	d.publish(cfg, pairs, start0)
 	log.Info("started", "pairs", len(cfg.Pairs), "workers", cfg.Workers)
 
 	for running := true; running; {
@@ -156,11 +166,15 @@ func (d *Daemon) Run(ctx context.Context, cfg *config.Config) error {
 				pool.Resize(next.Workers)
 			}
 			cfg = next
+			d.publish(cfg, pairs, start0)
 			log.Info("config reloaded", "file", cfg.File, "pairs", len(cfg.Pairs),
 				"added", added, "removed", removed, "restarted", restarted, "workers", cfg.Workers)
 		}
 	}
 
+	d.mu.Lock()
+	d.isReady = false
+	d.mu.Unlock()
 	log.Info("stopping", "grace", d.o.Grace)
 	done := make(chan struct{})
 	go func() {
@@ -180,11 +194,32 @@ func (d *Daemon) Run(ctx context.Context, cfg *config.Config) error {
 		<-done
 	}
 	pool.Close()
+	d.mu.Lock()
+	d.pairs = nil
+	d.mu.Unlock()
 	return nil
 }
 
 func (d *Daemon) ready(once *sync.Once) {
-	if d.o.Ready != nil {
-		once.Do(d.o.Ready)
+	once.Do(func() {
+		d.mu.Lock()
+		d.isReady = true
+		d.mu.Unlock()
+		if d.o.Ready != nil {
+			d.o.Ready()
+		}
+	})
+}
+
+// publish makes the running pairs visible to Status, in cfg's order.
+func (d *Daemon) publish(cfg *config.Config, pairs map[string]*runningPair, started time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.started = started
+	d.pairs = d.pairs[:0]
+	for _, p := range cfg.Pairs {
+		if rp, ok := pairs[p.Name]; ok {
+			d.pairs = append(d.pairs, rp.live)
+		}
 	}
 }

@@ -81,6 +81,8 @@ type livePair struct {
 	owner    bool
 	progress *Progress
 	planMu   sync.Mutex
+	metrics  Metrics // nil: none
+	stats    pairStats
 
 	state    atomic.Int32
 	degraded atomic.Bool
@@ -434,6 +436,7 @@ func (lp *livePair) loop(ctx context.Context, w *watcher.Watcher) {
 		if w != nil {
 			lp.watches.Store(int64(w.Watches()))
 		}
+		lp.stats.queued.Store(int64(lp.settle.Len() + lp.running + len(lp.scans) + len(lp.held)))
 		if !next.IsZero() {
 			timer.Reset(max(time.Until(next), 0))
 		}
@@ -491,7 +494,9 @@ func (lp *livePair) startPath(ctx context.Context, s settled) {
 		if ctx.Err() != nil {
 			return // stopping: what was not started waits for the next start
 		}
-		lp.syncPath(workCtx, s.rel, s.written)
+		if lp.syncPath(workCtx, s.rel, s.written) && lp.metrics != nil && !s.first.IsZero() {
+			lp.metrics.Propagated(lp.pair.Name, time.Since(s.first))
+		}
 	})
 	if err != nil {
 		delete(lp.inflight, s.key())
@@ -649,6 +654,9 @@ func (lp *livePair) scan(ctx context.Context, rel string, recursive bool) error 
 	if rel != "" {
 		lp.markDirty(parentRel(rel))
 	}
+	if rel == "" && recursive && ctx.Err() == nil {
+		lp.stats.lastFull.Store(time.Now().UnixNano())
+	}
 	if rel == "" && lp.progress.Failed.Load() == 0 {
 		lp.mu.Lock()
 		clear(lp.attempts)
@@ -689,30 +697,32 @@ func (lp *livePair) rootBrake() string {
 // syncPath brings one path in step with what the source holds now. A
 // written file is copied even when size and modification time match (a
 // rewrite that restored the mtime, as cp -p and tar do).
-func (lp *livePair) syncPath(ctx context.Context, rel string, written bool) {
+//
+// It reports whether it copied a file or symlink.
+func (lp *livePair) syncPath(ctx context.Context, rel string, written bool) (copied bool) {
 	r := lp.base
 	src, err := os.Lstat(r.srcPath(rel))
 	switch {
 	case err != nil && rel == "":
 		lp.gone.Store(true)
-		return
+		return false
 	case errIsNotExist(err) || errors.Is(err, syscall.ENOTDIR):
 		lp.removeDest(ctx, r, rel)
-		return
+		return false
 	case err != nil:
 		r.fail("stat", rel, err)
-		return
+		return false
 	case rel != "" && r.excl.excluded(rel, src.IsDir()):
-		return
+		return false
 	}
 	if missing := lp.missingDestParent(rel); missing != "" {
 		lp.settle.Add(missing, workTree)
-		return
+		return false
 	}
 	dst, err := os.Lstat(r.dstPath(rel))
 	if err != nil && !errIsNotExist(err) {
 		r.fail("stat destination", rel, err)
-		return
+		return false
 	}
 	if err != nil {
 		dst = nil
@@ -726,7 +736,7 @@ func (lp *livePair) syncPath(ctx context.Context, rel string, written bool) {
 	case src.IsDir():
 		if dst == nil || !dst.IsDir() {
 			lp.settle.Add(rel, workTree)
-			return
+			return false
 		}
 		if err := r.finishDir(&dirMeta{rel: rel, src: src, dst: dst}); err != nil {
 			r.fail("set folder metadata", rel, err)
@@ -738,26 +748,27 @@ func (lp *livePair) syncPath(ctx context.Context, rel string, written bool) {
 			} else {
 				r.fixMetadata(rel, src, dst)
 			}
-			return
+			return false
 		}
 		r.progress.FilesQueued.Add(1)
 		r.progress.BytesQueued.Add(src.Size())
-		r.copyOne(ctx, rel, src, dst, in)
+		return r.copyOne(ctx, rel, src, dst, in)
 	case src.Mode()&fs.ModeSymlink != 0:
 		if dst != nil && dst.Mode()&fs.ModeSymlink != 0 {
 			want, err1 := os.Readlink(r.srcPath(rel))
 			have, err2 := os.Readlink(r.dstPath(rel))
 			if err1 == nil && err2 == nil && want == have {
 				r.progress.UpToDate.Add(1)
-				return
+				return false
 			}
 		}
 		r.progress.FilesQueued.Add(1)
-		r.linkOne(ctx, rel, dst, in)
+		return r.linkOne(ctx, rel, dst, in)
 	default:
 		r.progress.Special.Add(1)
 		r.log.Debug("special file skipped", "path", rel, "mode", src.Mode().String())
 	}
+	return false
 }
 
 // removeDest deletes (or archives) what the destination holds at rel now

@@ -29,7 +29,8 @@ const (
 type settled struct {
 	rel     string
 	kind    workKind
-	written bool // workPath: the content was written, so copy even if size and mtime match
+	written bool      // workPath: the content was written, so copy even if size and mtime match
+	first   time.Time // the first event of this work (zero for work not caused by events)
 }
 
 // key identifies the work regardless of how it was triggered.
@@ -171,7 +172,7 @@ func (q *settleQueue) Due(now time.Time) (work []settled, full bool, next time.T
 			break
 		}
 		q.remove(it)
-		work = append(work, settled{rel: it.rel, kind: it.kind, written: it.written && it.kind == workPath})
+		work = append(work, settled{rel: it.rel, kind: it.kind, written: it.written && it.kind == workPath, first: it.first})
 	}
 	if e := q.byLast.Front(); e != nil {
 		next = e.Value.(*pendingPath).last.Add(q.settle)

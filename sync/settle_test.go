@@ -101,7 +101,7 @@ func TestSettleQueue(t *testing.T) {
 					evs = evs[1:]
 				}
 				got, _, _ := q.Due(at(c.ms))
-				if !slices.Equal(got, c.want) {
+				if got = workKeys(got); !slices.Equal(got, c.want) {
 					t.Errorf("Due(+%dms) = %v, want %v", c.ms, got, c.want)
 				}
 			}
@@ -153,7 +153,16 @@ func TestSettleQueueRescanAll(t *testing.T) {
 		t.Error("full reported twice")
 	}
 	q.Add("c", workPath)
-	if got, _, _ := q.Due(time.Now()); !slices.Equal(got, []settled{{rel: "c", kind: workPath}}) {
+	if got, _, _ := q.Due(time.Now()); !slices.Equal(workKeys(got), []settled{{rel: "c", kind: workPath}}) {
 		t.Errorf("after the rescan was handed out: Due() = %v, want c", got)
 	}
+}
+
+// workKeys drops what the tests do not compare (the first event's time).
+func workKeys(work []settled) []settled {
+	var out []settled
+	for _, s := range work {
+		out = append(out, s.key())
+	}
+	return out
 }

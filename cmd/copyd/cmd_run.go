@@ -8,10 +8,13 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/copyd/copyd/config"
+	"github.com/copyd/copyd/status"
 	copysync "github.com/copyd/copyd/sync"
+	sdnotify "github.com/coreos/go-systemd/v22/daemon"
 )
 
 // cmdRun runs the daemon in the foreground until SIGINT or SIGTERM (exit 0);
@@ -45,11 +48,39 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
-	d := copysync.NewDaemon(copysync.DaemonOptions{Log: log})
+	metrics := status.NewMetrics()
+	d := copysync.NewDaemon(copysync.DaemonOptions{
+		Log:     log,
+		Metrics: metrics,
+		Ready: func() {
+			notifySystemd(log, sdnotify.SdNotifyReady)
+			log.Info("ready", "pairs", len(cfg.Pairs))
+		},
+	})
+	var served sync.WaitGroup
+	defer served.Wait()
+	if cfg.Status.Listen != "" {
+		srv := status.NewServer(cfg.Status.Listen, d, metrics, version(), log)
+		if ln, err := srv.Listen(); err != nil {
+			// The copies matter more than the endpoint: run without it.
+			log.Error("status endpoint not started; copyd runs without it, choose a free address under status: listen", "err", err)
+		} else {
+			log.Info("status endpoint", "url", "http://"+ln.Addr().String()+"/status")
+			served.Go(func() {
+				if err := srv.Serve(ctx, ln); err != nil {
+					log.Error("status endpoint failed", "err", err)
+				}
+			})
+		}
+	}
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx, cfg) }()
+	stopping := ctx.Done()
 	for {
 		select {
+		case <-stopping:
+			notifySystemd(log, sdnotify.SdNotifyStopping)
+			stopping = nil
 		case err := <-done:
 			if err != nil {
 				log.Error("daemon failed", "err", err)
@@ -67,8 +98,13 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			if next.Log.Format != cfg.Log.Format {
 				log.Warn("log format changes take effect after a restart", "format", cfg.Log.Format)
 			}
+			if next.Status.Listen != cfg.Status.Listen {
+				log.Warn("status.listen changes take effect after a restart", "listen", cfg.Status.Listen)
+			}
+			notifySystemd(log, sdnotify.SdNotifyReloading)
 			cfg = next
 			d.Reload(next)
+			notifySystemd(log, sdnotify.SdNotifyReady)
 		}
 	}
 }
@@ -100,4 +136,12 @@ func onlyMissingSources(err error) bool {
 		return true
 	}
 	return errors.Is(err, config.ErrSourceMissing)
+}
+
+// notifySystemd tells systemd (Type=notify) about the daemon's state; it
+// does nothing when copyd does not run under systemd.
+func notifySystemd(log *slog.Logger, state string) {
+	if _, err := sdnotify.SdNotify(false, state); err != nil {
+		log.Warn("cannot notify systemd", "state", state, "err", err)
+	}
 }

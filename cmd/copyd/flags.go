@@ -27,11 +27,12 @@ type commonFlags struct {
 	settle    time.Duration
 	maxDelay  time.Duration
 	rescan    time.Duration
+	status    string
 	set       map[string]bool // flags given on the command line
 }
 
 // runOnly are the flags that only copyd run takes.
-var runOnly = []string{"settle", "max-delay", "rescan"}
+var runOnly = []string{"settle", "max-delay", "rescan", "status"}
 
 // stringList is a repeatable string flag.
 type stringList []string
@@ -56,6 +57,7 @@ func newFlagSet(name string, f *commonFlags) *flag.FlagSet {
 	fs.DurationVar(&f.settle, "settle", 0, "quiet time before a changed file is copied")
 	fs.DurationVar(&f.maxDelay, "max-delay", 0, "longest wait of a file that keeps changing")
 	fs.DurationVar(&f.rescan, "rescan", 0, "period of the full rescan")
+	fs.StringVar(&f.status, "status", "", "status endpoint address")
 	return fs
 }
 
@@ -103,7 +105,7 @@ func parseCommon(name string, args []string) (*commonFlags, []string, error) {
 	case !slices.Contains([]string{"auto", "always", "never"}, f.progress):
 		return nil, nil, fmt.Errorf("--progress must be auto, always or never, not %q", f.progress)
 	case name != "run" && slices.ContainsFunc(runOnly, func(n string) bool { return f.set[n] }):
-		return nil, nil, fmt.Errorf("--settle, --max-delay and --rescan apply to copyd run only")
+		return nil, nil, fmt.Errorf("--settle, --max-delay, --rescan and --status apply to copyd run only")
 	case f.set["settle"] && f.settle < 0, f.set["max-delay"] && f.maxDelay < 0:
 		return nil, nil, errors.New("--settle and --max-delay cannot be negative")
 	case f.set["rescan"] && f.rescan != 0 && f.rescan < time.Second:
@@ -172,6 +174,9 @@ func (f *commonFlags) override(cfg *config.Config) {
 	}
 	if f.set["rescan"] {
 		cfg.Rescan = f.rescan
+	}
+	if f.set["status"] {
+		cfg.Status.Listen = f.status
 	}
 }
 

@@ -27,6 +27,7 @@ Usage:
   copyd run     [-c FILE | SRC DST] [flags]   copy, then keep copying changes until stopped
   copyd sync    [-c FILE | SRC DST] [flags]   copy once, then exit
   copyd check   [-c FILE | SRC DST]           validate the config and print the plan
+  copyd status  [-c FILE | --status ADDR]     ask the running daemon and print a table per pair
   copyd version                               print the version
 
 Flags (run and sync):
@@ -43,6 +44,8 @@ Flags (run and sync):
       --settle DURATION   quiet time after a change before the file is copied (run; default 250ms)
       --max-delay DURATION  a file that keeps changing is copied at least this often (run; default 10s)
       --rescan DURATION   full rescan period that repairs drift, 0 = off (run; default 1h)
+      --status ADDR       serve /healthz, /status and /metrics on ADDR (run; the config's
+                          status: listen, 127.0.0.1:9471 by default; off for SRC DST)
 
 copyd run stops on SIGINT or SIGTERM (copies in flight get 10 s to finish) and
 reloads its config file on SIGHUP.
@@ -71,6 +74,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdRun(ctx, rest, stdout, stderr)
 	case "demo":
 		return cmdDemo(ctx, rest, stdout, stderr)
+	case "status":
+		return cmdStatus(ctx, rest, stdout, stderr)
 	case "sync":
 		return cmdSync(ctx, rest, stdout, stderr)
 	case "check":

@@ -12,6 +12,7 @@ import (
 	"io"
 	"io/fs"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -861,4 +862,28 @@ func TestRunWatchLimitDegraded(t *testing.T) {
 		t.Errorf("the watch limit was logged %d times, want once", n)
 	}
 	d.finish(src, dst)
+}
+
+// TestRunStatusCommand runs the daemon with its status endpoint and asks
+// it with copyd status, as an admin would, then again once it stopped.
+func TestRunStatusCommand(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	_, src, dst := dirs(t, map[string]string{"a.txt": "a", "d/b.txt": "b"})
+	d := runPaths(t, src, dst, "--status", addr)
+	d.waitLog(0, match{msg: "ready"})
+	r := copyd(t, "status", "--status", addr)
+	if r.code != 0 || !strings.Contains(r.stdout, "watching") || !strings.Contains(r.stdout, filepath.Base(src)) {
+		t.Errorf("copyd status: %v; want exit 0 and the pair watching", r)
+	}
+	d.stopOK(syscall.SIGTERM)
+	r = copyd(t, "status", "--status", addr)
+	if r.code != exitFailed || !strings.Contains(r.stderr, "not running") {
+		t.Errorf("copyd status after stop: %v; want exit 1 and \"not running\"", r)
+	}
 }
