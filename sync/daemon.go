@@ -21,8 +21,9 @@ type DaemonOptions struct {
 	// stops; then they are aborted and their temp files removed. Zero
 	// means DefaultGrace.
 	Grace time.Duration
-	// Ready, when set, is called once every pair of the first config is
-	// watching (or waiting for its source).
+	// Ready, when set, is called once every pair of the first config
+	// watches its source (or waits for it): from then on no change is
+	// missed. The first full pass may still be running.
 	Ready func()
 	// Metrics, when set, receives copy durations and propagation times.
 	Metrics Metrics

@@ -237,6 +237,10 @@ func (lp *livePair) serve(ctx context.Context, ready func()) {
 		}
 	}
 
+	// Ready: the source is watched, so no change is missed from here on;
+	// the first full pass may take hours on a big library, and systemd
+	// must not time out waiting for it.
+	ready()
 	start := time.Now()
 	if !lp.isPaused() {
 		if err := lp.initialPass(ctx); err != nil {
@@ -257,7 +261,6 @@ func (lp *livePair) serve(ctx context.Context, ready func()) {
 		"failed", lp.progress.Failed.Load(),
 		"watches", lp.watches.Load(),
 		"dur", time.Since(start).Round(time.Millisecond))
-	ready()
 	lp.loop(ctx, w)
 }
 
@@ -339,6 +342,7 @@ func (lp *livePair) loop(ctx context.Context, w *watcher.Watcher) {
 	defer rescan.Stop()
 	var probe *time.Timer
 	probeEvery := firstProbe
+	var resumed time.Time // when the pair last resumed after a pause
 	defer func() {
 		if probe != nil {
 			probe.Stop()
@@ -384,6 +388,7 @@ func (lp *livePair) loop(ctx context.Context, w *watcher.Watcher) {
 				lp.log.Debug("destination still refuses writes", "err", err, "next", probeEvery)
 			} else {
 				lp.paused.Store(nil)
+				resumed = time.Now()
 				lp.log.Info("destination takes writes again; resuming with a full rescan")
 				lp.settle.RescanAll()
 			}
@@ -397,7 +402,13 @@ func (lp *livePair) loop(ctx context.Context, w *watcher.Watcher) {
 		if lp.isPaused() {
 			lp.setState(StatePaused)
 			if probe == nil && lp.running == 0 {
-				probeEvery = firstProbe
+				// Paused again soon after resuming (room for the probe
+				// but not for the files): keep backing off.
+				if time.Since(resumed) > maxProbe {
+					probeEvery = firstProbe
+				} else {
+					probeEvery = min(2*probeEvery, maxProbe)
+				}
 				probe = time.NewTimer(probeEvery)
 			}
 			continue
@@ -429,6 +440,11 @@ func (lp *livePair) loop(ctx context.Context, w *watcher.Watcher) {
 		} else if changes.busyUntilNow() {
 			// A burst of work just ended.
 			lp.finishDirty(ctx)
+			if lp.braked.Load() && lp.rootBrake() == "" && lp.braked.CompareAndSwap(true, false) {
+				// The deletions refused meanwhile are due now.
+				lp.log.Info("the source has files again; deletions resume with a full rescan")
+				lp.settle.RescanAll()
+			}
 			if at := changes.idle(time.Now()); !at.IsZero() && summary == nil {
 				summary = time.NewTimer(time.Until(at))
 			}
@@ -792,7 +808,8 @@ func (lp *livePair) removeDest(ctx context.Context, r *pairRun, rel string) {
 		return
 	}
 	if lp.braked.CompareAndSwap(true, false) {
-		r.log.Info("the source has files again; deletions resume")
+		r.log.Info("the source has files again; deletions resume with a full rescan")
+		lp.settle.RescanAll()
 	}
 	if r.retry(ctx, "delete", rel, func() error { return r.removeExtra(ctx, rel, dst.IsDir()) }) {
 		r.progress.Deleted.Add(1)

@@ -27,7 +27,8 @@ type Status struct {
 }
 
 // PairStatus is the state and counters of one pair of a running daemon.
-// Counters are since the daemon started.
+// Counters are since the pair started (a reload that changes a pair starts
+// it again).
 type PairStatus struct {
 	Name         string
 	Source       string

@@ -101,11 +101,14 @@ func runDemo(ctx context.Context, tmp string, out, stderr io.Writer) error {
 	go func() { done <- d.Run(ctx, cfg) }()
 	defer func() { stop(); <-done }()
 	select {
-	case <-ready:
+	case <-ready: // watching; the initial copy runs
 	case err := <-done:
 		return fmt.Errorf("daemon stopped: %v", err)
 	case <-time.After(demoWait):
-		return errors.New("the initial copy took too long")
+		return errors.New("the daemon did not start")
+	}
+	if err := demoWaitInStep(ctx, src, dst, done); err != nil {
+		return fmt.Errorf("initial copy: %w", err)
 	}
 	fmt.Fprintf(out, "initial copy: %s in %s; now watching (settle %s: a file is copied once it has not changed for that long)\n\n",
 		humanBytes(size), time.Since(start).Round(time.Millisecond), cfg.Settle)

@@ -120,6 +120,9 @@ func reloadConfig(f *commonFlags, old *config.Config) (*config.Config, error) {
 		return nil, err
 	}
 	f.override(next)
+	if next.Settle > next.MaxDelay {
+		return nil, fmt.Errorf("settle (%v) is longer than max_delay (%v) with the command-line flags", next.Settle, next.MaxDelay)
+	}
 	return next, nil
 }
 

@@ -877,6 +877,7 @@ func TestRunStatusCommand(t *testing.T) {
 	_, src, dst := dirs(t, map[string]string{"a.txt": "a", "d/b.txt": "b"})
 	d := runPaths(t, src, dst, "--status", addr)
 	d.waitLog(0, match{msg: "ready"})
+	d.waitWatching(filepath.Base(src)) // ready comes once watched; the first pass may still run
 	r := copyd(t, "status", "--status", addr)
 	if r.code != 0 || !strings.Contains(r.stdout, "watching") || !strings.Contains(r.stdout, filepath.Base(src)) {
 		t.Errorf("copyd status: %v; want exit 0 and the pair watching", r)
