@@ -28,6 +28,7 @@ Usage:
   copyd sync    [-c FILE | SRC DST] [flags]   copy once, then exit
   copyd check   [-c FILE | SRC DST]           validate the config and print the plan
   copyd status  [-c FILE | --status ADDR]     ask the running daemon and print a table per pair
+  copyd service ACTION [flags]                manage copyd as a system service (see Service below)
   copyd version                               print the version
 
 Flags (run and sync):
@@ -50,6 +51,15 @@ Flags (run and sync):
 copyd run stops on SIGINT or SIGTERM (copies in flight get 10 s to finish) and
 reloads its config file on SIGHUP.
 
+Service (systemd on Linux, launchd on macOS, the Windows service manager;
+all but status and unit need root):
+  copyd service install [-c FILE] [--user NAME]  register "copyd run -c FILE" (made absolute) to start at boot
+  copyd service start | stop | restart           start, stop or restart the installed service
+  copyd service status                           print running, stopped, failed or not installed
+                                                 (exit 0 when running, 3 otherwise)
+  copyd service uninstall                        stop the service and remove it (config and backups stay)
+  copyd service unit [-c FILE] [--user NAME]     print the systemd unit copyd would install
+
 Exit codes: 0 success, 1 some files failed (each is in the log), 2 usage or config error.
 `
 
@@ -71,7 +81,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "run":
-		return cmdRun(ctx, rest, stdout, stderr)
+		// Under the Windows service manager the daemon runs through it.
+		return runService(ctx, stderr, func(ctx context.Context) int { return cmdRun(ctx, rest, stdout, stderr) })
+	case "service":
+		return cmdService(rest, stdout, stderr)
 	case "demo":
 		return cmdDemo(ctx, rest, stdout, stderr)
 	case "status":
