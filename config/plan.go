@@ -38,7 +38,7 @@ func (c *Config) WritePlan(w io.Writer) error {
 		line("", "status", "http://%s (/healthz, /status, /metrics)", c.Status.Listen)
 	}
 	if len(c.Pairs) == 0 {
-		line("", "pairs", "none: nothing to copy; add one with a source and a destination (see config.example.yaml)")
+		line("", "pairs", "none: nothing to copy; add one with a source and a destination under pairs: (the comments in the file show how)")
 	}
 	for _, p := range c.Pairs {
 		fmt.Fprintf(&b, "\npair %q: %s → %s\n", p.Name, p.Source, p.Destination)
