@@ -1,8 +1,10 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
+	"os"
 )
 
 // newLogger returns the process logger: text (or JSON) on w.
@@ -13,8 +15,18 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 }
 
 // newLevelLogger returns a logger whose level can change while it runs.
+// Text lines written to the journal leave out the time: journald stamps
+// every line itself, and two timestamps per line only clutter journalctl.
 func newLevelLogger(w io.Writer, lv *slog.LevelVar, format string) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: lv}
+	if format != "json" && toJournal(w) {
+		opts.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) == 0 && a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		}
+	}
 	if format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
@@ -28,4 +40,20 @@ func setLevel(lv *slog.LevelVar, level string) {
 		l = slog.LevelInfo
 	}
 	lv.Set(l)
+}
+
+// toJournal reports whether w is the stream systemd connected to the
+// journal: $JOURNAL_STREAM holds its "device:inode" (systemd.exec(5)).
+func toJournal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	want := os.Getenv("JOURNAL_STREAM")
+	if !ok || want == "" {
+		return false
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	dev, ino, ok := fileID(fi)
+	return ok && want == fmt.Sprintf("%d:%d", dev, ino)
 }
