@@ -50,7 +50,7 @@ type collector struct {
 }
 
 var states = []copysync.State{copysync.StateWaiting, copysync.StateScanning, copysync.StateWatching,
-	copysync.StateDegraded, copysync.StatePaused, copysync.StateStopped}
+	copysync.StateCopying, copysync.StateDegraded, copysync.StatePaused, copysync.StateStopped}
 
 func newCollector(src Source) *collector {
 	pair := []string{"pair"}

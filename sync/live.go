@@ -32,6 +32,7 @@ const (
 	StateDegraded              // watching only part of the tree (watch limit); rescans fill the gap
 	StatePaused                // the destination refuses writes; retried until it takes them
 	StateStopped
+	StateCopying // in step but for the changes being copied now
 )
 
 // String returns the state's name in lowercase.
@@ -47,6 +48,8 @@ func (s State) String() string {
 		return "degraded"
 	case StatePaused:
 		return "paused"
+	case StateCopying:
+		return "copying"
 	}
 	return "stopped"
 }
@@ -413,7 +416,6 @@ func (lp *livePair) loop(ctx context.Context, w *watcher.Watcher) {
 			}
 			continue
 		}
-		lp.setState(lp.runningState())
 		if !degraded && lp.degraded.Load() {
 			// The watcher found the watch limit: rescan every minute from now.
 			degraded = true
@@ -435,6 +437,11 @@ func (lp *livePair) loop(ctx context.Context, w *watcher.Watcher) {
 			}
 		}
 		lp.startScans(ctx)
+		if st := lp.runningState(); st == StateWatching && lp.running > 0 {
+			lp.setState(StateCopying)
+		} else {
+			lp.setState(st)
+		}
 		if lp.running > 0 {
 			changes.working(time.Now())
 		} else if changes.busyUntilNow() {
