@@ -38,6 +38,9 @@ type Log struct {
 // Status configures the status endpoint; Listen "" disables it.
 type Status struct {
 	Listen string
+	// AllowRemote permits a Listen address other than loopback: the
+	// endpoint has no authentication and shows folder paths and errors.
+	AllowRemote bool
 }
 
 // Pair is one source folder kept in step with one destination folder.

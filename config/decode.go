@@ -51,7 +51,12 @@ func (d *decoder) config(root *yaml.Node) *Config {
 			})
 		case "status":
 			d.fields(key, v, statusKeys, func(key string, v *yaml.Node) {
-				d.str(key, v, &c.Status.Listen)
+				switch key {
+				case "status.listen":
+					d.str(key, v, &c.Status.Listen)
+				case "status.allow_remote":
+					d.boolean(key, v, &c.Status.AllowRemote)
+				}
 			})
 		case "pairs":
 			c.Pairs = d.pairs(key, v)

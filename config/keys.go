@@ -10,7 +10,7 @@ import (
 var (
 	topKeys    = []string{"workers", "settle", "max_delay", "rescan", "log", "status", "pairs"}
 	logKeys    = []string{"level", "format"}
-	statusKeys = []string{"listen"}
+	statusKeys = []string{"listen", "allow_remote"}
 	pairKeys   = []string{"name", "source", "destination", "delete", "archive", "exclude", "checksum", "fsync"}
 )
 

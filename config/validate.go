@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"net"
 	"slices"
 	"strconv"
@@ -41,10 +42,40 @@ func checkSettings(c *Config, r *report) {
 	if !slices.Contains([]string{"text", "json"}, c.Log.Format) {
 		r.add("log.format", ErrBadValue, "%q is not a log format; use text or json", c.Log.Format)
 	}
-	if c.Status.Listen != "" && !validListen(c.Status.Listen) {
-		r.add("status.listen", ErrBadValue,
-			`%q is not a host:port address; write one such as 127.0.0.1:9471, or "" to turn the status endpoint off`, c.Status.Listen)
+	if msg := listenProblem(c.Status); msg != "" {
+		r.add("status.listen", ErrBadValue, "%s", msg)
 	}
+}
+
+// CheckListen checks a status endpoint address given on the command line
+// (--status) as the config checks status.listen.
+func CheckListen(s Status) error {
+	if msg := listenProblem(s); msg != "" {
+		return fmt.Errorf("--status: %s", msg)
+	}
+	return nil
+}
+
+// listenProblem says what is wrong with s.Listen, "" if nothing.
+func listenProblem(s Status) string {
+	switch {
+	case s.Listen == "":
+	case !validListen(s.Listen):
+		return fmt.Sprintf(`%q is not a host:port address; write one such as 127.0.0.1:9471, or "" to turn the status endpoint off`, s.Listen)
+	case !s.AllowRemote && !loopback(s.Listen):
+		return fmt.Sprintf(`%q is reachable from other machines, and the endpoint has no password and shows paths and errors; use 127.0.0.1 or ::1, or set status: allow_remote: true if a firewall guards it`, s.Listen)
+	}
+	return ""
+}
+
+// loopback reports whether a valid host:port listens on loopback only.
+func loopback(s string) bool {
+	host, _, _ := net.SplitHostPort(s)
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // validListen accepts host:port with a numeric port from 1 to 65535 and an

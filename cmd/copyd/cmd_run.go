@@ -33,6 +33,11 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return exitUsage
 	}
+	if f.set["status"] {
+		if err := config.CheckListen(cfg.Status); err != nil {
+			return usageError(stdout, stderr, err)
+		}
+	}
 	if cfg.Settle > cfg.MaxDelay {
 		return usageError(stdout, stderr, fmt.Errorf("settle (%v) is longer than max_delay (%v); raise --max-delay too", cfg.Settle, cfg.MaxDelay))
 	}

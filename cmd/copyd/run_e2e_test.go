@@ -811,6 +811,7 @@ func TestRunUsageErrors(t *testing.T) {
 		{"bad duration", []string{"run", "--settle", "soon", src, dst}, ""},
 		{"unknown flag", []string{"run", "--frobnicate", src, dst}, "frobnicate"},
 		{"destination inside source", []string{"run", src, filepath.Join(src, "backup")}, "inside"},
+		{"status endpoint on every interface", []string{"run", "--status", "0.0.0.0:9471", src, dst}, "reachable from other machines"},
 	}
 	t.Cleanup(func() { assertAbsent(t, dst) }) // after the subtests: nothing started
 	for _, tt := range tests {
