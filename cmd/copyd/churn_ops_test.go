@@ -215,7 +215,7 @@ func (c *churner) create() error {
 	_, _, dirs, _ := c.lists()
 	rel := filepath.Join(c.pick(dirs), c.fresh("f"))
 	b, mode := c.content(), c.mode(churnFileModes)
-	c.record("create %s (%d bytes, %v)", rel, len(b), mode)
+	c.record("create %s (%d bytes, %#o)", rel, len(b), mode)
 	if err := os.WriteFile(c.abs(rel), b, mode); err != nil {
 		return err
 	}
@@ -362,7 +362,7 @@ func (c *churner) mkdir() error {
 	_, _, dirs, _ := c.lists()
 	rel := filepath.Join(c.pick(dirs), c.fresh("d"))
 	mode := c.mode(churnDirModes)
-	c.record("mkdir %s (%v)", rel, mode)
+	c.record("mkdir %s (%#o)", rel, mode)
 	if err := os.Mkdir(c.abs(rel), mode); err != nil {
 		return err
 	}
@@ -385,7 +385,7 @@ func (c *churner) chmodFile() error {
 		return nil
 	}
 	mode := c.mode(churnFileModes)
-	c.record("chmod %s %v", rel, mode)
+	c.record("chmod %s %#o", rel, mode)
 	return os.Chmod(c.abs(rel), mode)
 }
 
@@ -393,7 +393,7 @@ func (c *churner) chmodDir() error {
 	_, _, dirs, _ := c.lists()
 	rel := c.pick(dirs)
 	mode := c.mode(churnDirModes)
-	c.record("chmod dir %s %v", rel, mode)
+	c.record("chmod dir %s %#o", rel, mode)
 	return os.Chmod(c.abs(rel), mode)
 }
 
