@@ -58,11 +58,40 @@ func copydAs(t *testing.T, cred *syscall.Credential, args ...string) result {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, copydBin, args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if cred != nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	}
+	return runCommand(t, cmd, args)
+}
+
+// exitCase is one command line and the exit code and error it must give.
+type exitCase struct {
+	name     string
+	args     []string
+	wantCode int
+	wantErr  string // substring of stderr
+}
+
+// checkExits runs each case with the real binary, in parallel.
+func checkExits(t *testing.T, tests []exitCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := copyd(t, tt.args...)
+			if r.code != tt.wantCode || !strings.Contains(r.stderr, tt.wantErr) {
+				t.Errorf("copyd %q: got %s\nwant exit %d and stderr containing %q", tt.args, r, tt.wantCode, tt.wantErr)
+			}
+		})
+	}
+}
+
+// runCommand runs cmd (copyd with args, perhaps through a wrapper) and
+// returns its exit code and output; it fails the test if cmd cannot run.
+func runCommand(t *testing.T, cmd *exec.Cmd, args []string) result {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	code := 0
 	var exit *exec.ExitError
@@ -137,12 +166,7 @@ func TestSyncCopiesATreeAndSecondRunCopiesNothing(t *testing.T) {
 func TestSyncUsageErrors(t *testing.T) {
 	t.Parallel()
 	src := t.TempDir()
-	tests := []struct {
-		name     string
-		args     []string
-		wantCode int
-		wantErr  string // substring of stderr
-	}{
+	tests := []exitCase{
 		{"no command", nil, 2, "Usage:"},
 		{"unknown command", []string{"snyc"}, 2, `unknown command "snyc"`},
 		{"one folder only", []string{"sync", src}, 2, "takes a source and a destination folder"},
@@ -157,15 +181,7 @@ func TestSyncUsageErrors(t *testing.T) {
 		{"help", []string{"help"}, 0, ""},
 		{"sync help", []string{"sync", "-h"}, 0, ""},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			r := copyd(t, tt.args...)
-			if r.code != tt.wantCode || !strings.Contains(r.stderr, tt.wantErr) {
-				t.Errorf("copyd %q: got %s\nwant exit %d and stderr containing %q", tt.args, r, tt.wantCode, tt.wantErr)
-			}
-		})
-	}
+	checkExits(t, tests)
 }
 
 func TestSyncDryRunChangesNothing(t *testing.T) {

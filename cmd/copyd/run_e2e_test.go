@@ -775,21 +775,11 @@ func runQuick(t *testing.T, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, copydBin, args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	var exit *exec.ExitError
-	switch {
-	case ctx.Err() != nil:
-		t.Fatalf("copyd %q still running after 20 s; want it to refuse to start\nstderr:\n%s", args, &stderr)
-	case errors.As(err, &exit):
-		code = exit.ExitCode()
-	case err != nil:
-		t.Fatalf("run copyd %q: %v", args, err)
+	r := runCommand(t, exec.CommandContext(ctx, copydBin, args...), args)
+	if ctx.Err() != nil {
+		t.Fatalf("copyd %q still running after 20 s; want it to refuse to start\nstderr:\n%s", args, r.stderr)
 	}
-	return result{code, stdout.String(), stderr.String()}
+	return r
 }
 
 func TestRunUsageErrors(t *testing.T) {

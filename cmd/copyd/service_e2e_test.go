@@ -33,12 +33,7 @@ func serviceYAML(t *testing.T, path, src, dst string, extra ...string) string {
 
 func TestServiceUsageErrors(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name     string
-		args     []string
-		wantCode int
-		wantErr  string // substring of stderr
-	}{
+	tests := []exitCase{
 		{"no action", []string{"service"}, 2, "copyd: service needs an action: install, uninstall, start, stop, restart, status or unit"},
 		{"unknown action", []string{"service", "instal"}, 2, `unknown service action "instal"; use install, uninstall,`},
 		{"extra argument", []string{"service", "install", "/etc/copyd/config.yaml"}, 2, `copyd: service install takes only -c FILE and --user NAME, not "/etc/copyd/config.yaml"`},
@@ -50,15 +45,7 @@ func TestServiceUsageErrors(t *testing.T) {
 		{"flag without value", []string{"service", "install", "-c"}, 2, "flag needs an argument: -c"},
 		{"help", []string{"service", "-h"}, 0, ""},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			r := copyd(t, tt.args...)
-			if r.code != tt.wantCode || !strings.Contains(r.stderr, tt.wantErr) {
-				t.Errorf("copyd %q: got %s\nwant exit %d and stderr containing %q", tt.args, r, tt.wantCode, tt.wantErr)
-			}
-		})
-	}
+	checkExits(t, tests)
 }
 
 func TestServiceConfigErrors(t *testing.T) {

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io/fs"
@@ -75,18 +74,7 @@ func (f *fakeSystemd) copyd(t *testing.T, args ...string) result {
 	cmd.Args = append(cmd.Args, args...)
 	cmd.Env = append(os.Environ(), "PATH="+f.bin+":"+os.Getenv("PATH"), "FAKE_ETC="+f.etc,
 		"FAKE_SYSTEMCTL_LOG="+f.log, "FAKE_SYSTEMCTL_STATE="+f.state)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	var exit *exec.ExitError
-	switch {
-	case errors.As(err, &exit):
-		code = exit.ExitCode()
-	case err != nil:
-		t.Fatalf("run copyd %q: %v", args, err)
-	}
-	return result{code, stdout.String(), stderr.String()}
+	return runCommand(t, cmd, args)
 }
 
 // calls returns the systemctl calls since the last time and forgets them.
