@@ -181,13 +181,8 @@ func (r *pairRun) fixMetadata(rel string, src, dst fs.FileInfo) {
 // planSymlink queues the symlink rel unless the destination already holds a
 // symlink with the same target text.
 func (r *pairRun) planSymlink(ctx context.Context, b *batch, rel string, dst fs.FileInfo, in *dirMeta) {
-	if dst != nil && dst.Mode()&fs.ModeSymlink != 0 {
-		want, err1 := os.Readlink(r.srcPath(rel))
-		have, err2 := os.Readlink(r.dstPath(rel))
-		if err1 == nil && err2 == nil && want == have {
-			r.progress.UpToDate.Add(1)
-			return
-		}
+	if r.symlinkUpToDate(rel, dst) {
+		return
 	}
 	r.progress.FilesQueued.Add(1)
 	if r.dryRun {
@@ -197,6 +192,21 @@ func (r *pairRun) planSymlink(ctx context.Context, b *batch, rel string, dst fs.
 		return
 	}
 	b.add(ctx, 0, func(ctx context.Context) { r.linkOne(ctx, rel, dst, in) })
+}
+
+// symlinkUpToDate reports (and counts) whether the destination, dst,
+// already holds a symlink with the source's target text.
+func (r *pairRun) symlinkUpToDate(rel string, dst fs.FileInfo) bool {
+	if dst == nil || dst.Mode()&fs.ModeSymlink == 0 {
+		return false
+	}
+	want, err1 := os.Readlink(r.srcPath(rel))
+	have, err2 := os.Readlink(r.dstPath(rel))
+	if err1 != nil || err2 != nil || want != have {
+		return false
+	}
+	r.progress.UpToDate.Add(1)
+	return true
 }
 
 // linkOne recreates the symlink rel with retries and records the outcome.

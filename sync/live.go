@@ -777,13 +777,8 @@ func (lp *livePair) syncPath(ctx context.Context, rel string, written bool) (cop
 		r.progress.BytesQueued.Add(src.Size())
 		return r.copyOne(ctx, rel, src, dst, in)
 	case src.Mode()&fs.ModeSymlink != 0:
-		if dst != nil && dst.Mode()&fs.ModeSymlink != 0 {
-			want, err1 := os.Readlink(r.srcPath(rel))
-			have, err2 := os.Readlink(r.dstPath(rel))
-			if err1 == nil && err2 == nil && want == have {
-				r.progress.UpToDate.Add(1)
-				return false
-			}
+		if r.symlinkUpToDate(rel, dst) {
+			return false
 		}
 		r.progress.FilesQueued.Add(1)
 		return r.linkOne(ctx, rel, dst, in)
