@@ -107,6 +107,7 @@ type livePair struct {
 	finished []settled       // jobs done since the loop last looked
 	attempts map[string]int  // failed attempts per path, until one succeeds
 	dirty    map[string]bool // destination folders whose metadata must be set again
+	links    *linkIndex      // names of hard-linked source files
 
 	// loop
 	inflight map[settled]bool // by key()
@@ -134,6 +135,7 @@ func newLivePair(p config.Pair, cfg *config.Config, pool *Pool, log *slog.Logger
 		copying:  make(map[string]bool),
 		dirty:    make(map[string]bool),
 	}
+	lp.links = newLinkIndex(lp.log)
 	lp.state.Store(int32(StateWaiting))
 	return lp
 }
@@ -730,6 +732,7 @@ func (lp *livePair) syncPath(ctx context.Context, rel string, written bool) (cop
 		lp.gone.Store(true)
 		return false
 	case errIsNotExist(err) || errors.Is(err, syscall.ENOTDIR):
+		lp.links.forget(rel)
 		lp.removeDest(ctx, r, rel)
 		return false
 	case err != nil:
@@ -765,6 +768,7 @@ func (lp *livePair) syncPath(ctx context.Context, rel string, written bool) (cop
 			r.fail("set folder metadata", rel, err)
 		}
 	case src.Mode().IsRegular():
+		lp.handOnToLinks(rel, src, written)
 		if !written && dst != nil && dst.Mode().IsRegular() && dst.Size() == src.Size() && dst.ModTime().Equal(src.ModTime()) {
 			if r.pair.Checksum {
 				r.compareAndCopy(ctx, rel, src, dst, in)
@@ -787,6 +791,19 @@ func (lp *livePair) syncPath(ctx context.Context, rel string, written bool) (cop
 		r.log.Debug("special file skipped", "path", rel, "mode", src.Mode().String())
 	}
 	return false
+}
+
+// handOnToLinks queues the other names of the source file rel, a hard
+// link, when the file changed: their copies need the change too, and the
+// watcher reported it under rel only.
+func (lp *livePair) handOnToLinks(rel string, src fs.FileInfo, written bool) {
+	for _, other := range lp.links.changed(rel, src) {
+		if written {
+			lp.settle.AddWritten(other)
+		} else {
+			lp.settle.Add(other, workPath)
+		}
+	}
 }
 
 // removeDest deletes (or archives) what the destination holds at rel now

@@ -91,6 +91,9 @@ func (r *pairRun) scanDir(ctx context.Context, it dirItem, push func(dirItem)) {
 		case src.IsDir():
 			push(dirItem{rel: rel, src: src, dst: dst, parent: meta})
 		case src.Mode().IsRegular():
+			if r.live != nil {
+				r.live.handOnToLinks(rel, src, false)
+			}
 			r.planFile(ctx, b, rel, src, dst, meta)
 		case src.Mode()&fs.ModeSymlink != 0:
 			r.planSymlink(ctx, b, rel, dst, meta)

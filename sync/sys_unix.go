@@ -78,3 +78,21 @@ func syncDir(dir string) error {
 	}
 	return err
 }
+
+// fileID identifies a file: its device and inode.
+type fileID struct{ dev, ino uint64 }
+
+// hardLinked returns fi's identity and whether it is a regular file with
+// more than one name.
+func hardLinked(fi fs.FileInfo) (fileID, bool) {
+	if !fi.Mode().IsRegular() {
+		return fileID{}, false
+	}
+	switch st := fi.Sys().(type) {
+	case *syscall.Stat_t: // from the os package
+		return fileID{uint64(st.Dev), uint64(st.Ino)}, st.Nlink > 1
+	case *unix.Stat_t: // from listDir
+		return fileID{uint64(st.Dev), uint64(st.Ino)}, st.Nlink > 1
+	}
+	return fileID{}, false
+}

@@ -19,3 +19,8 @@ func lchown(string, int, int) error             { return nil }
 func setLinkTime(string, time.Time) error       { return nil }
 func rename(oldpath, newpath string) error      { return os.Rename(oldpath, newpath) }
 func syncDir(string) error                      { return nil } // Windows cannot fsync a directory handle
+
+// fileID identifies a file; hard links are not followed on Windows.
+type fileID struct{}
+
+func hardLinked(fs.FileInfo) (fileID, bool) { return fileID{}, false }

@@ -1,0 +1,147 @@
+package sync
+
+import (
+	"io/fs"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// maxLinkedNames bounds the names a linkIndex keeps (about 200 bytes
+// each). Past it, a change written through one name of a file reaches the
+// copies of its other names at the next rescan only.
+const maxLinkedNames = 100_000
+
+// linkIndex remembers the names of source files that have more than one
+// (hard links). inotify reports a write under the name it went through
+// only, yet every name of the file now holds the new content; copyd copies
+// each name as a file of its own, so the other names' copies must be
+// brought in step too. Scans and path jobs note the names they see; one
+// that finds a file in a state not seen before hands its other names on.
+//
+// A state is the file's size, mtime, mode and owner: a rewrite that keeps
+// all four (same size, mtime restored) reaches the other names at the
+// next rescan. It is safe for concurrent use.
+type linkIndex struct {
+	log   *slog.Logger
+	limit int          // maxLinkedNames; smaller in tests
+	names atomic.Int64 // len(byName), read without the lock
+
+	mu     sync.Mutex
+	files  map[fileID]*linkedFile
+	byName map[string]fileID
+	full   bool // maxLinkedNames reached; logged once
+}
+
+// linkedFile is one source file with several names.
+type linkedFile struct {
+	names []string
+	state linkState // the state last handed on to the other names
+}
+
+// linkState is what a change to a file alters in every one of its names.
+type linkState struct {
+	size     int64
+	mtime    time.Time
+	mode     fs.FileMode
+	uid, gid int
+}
+
+func stateOf(fi fs.FileInfo) linkState {
+	uid, gid, _ := owner(fi)
+	return linkState{size: fi.Size(), mtime: fi.ModTime(), mode: fi.Mode(), uid: uid, gid: gid}
+}
+
+func newLinkIndex(log *slog.Logger) *linkIndex {
+	return &linkIndex{log: log, limit: maxLinkedNames, files: make(map[fileID]*linkedFile), byName: make(map[string]fileID)}
+}
+
+// changed records rel as a name of fi and returns the file's other known
+// names when its state differs from the one last handed on: those names'
+// copies need the change too. A file seen for the first time takes its
+// state as the one handed on. Each state is handed on once, so the jobs of
+// the other names, which find the same state, hand nothing back. While no
+// name is known, a file with one name costs no lock (scans ask for every
+// file).
+func (x *linkIndex) changed(rel string, fi fs.FileInfo) []string {
+	id, linked := hardLinked(fi)
+	if !linked && x.names.Load() == 0 {
+		return nil
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if !linked {
+		x.forgetLocked(rel)
+		return nil
+	}
+	f := x.addLocked(rel, id, fi)
+	if f == nil {
+		return nil
+	}
+	now := stateOf(fi)
+	if now == f.state {
+		return nil
+	}
+	f.state = now
+	others := make([]string, 0, len(f.names)-1)
+	for _, n := range f.names {
+		if n != rel {
+			others = append(others, n)
+		}
+	}
+	return others
+}
+
+// forget drops rel, a name that no longer holds a file.
+func (x *linkIndex) forget(rel string) {
+	if x.names.Load() == 0 {
+		return
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.forgetLocked(rel)
+}
+
+// addLocked files rel under id and returns the file; nil when the index
+// is full.
+func (x *linkIndex) addLocked(rel string, id fileID, fi fs.FileInfo) *linkedFile {
+	if old, ok := x.byName[rel]; ok && old != id {
+		x.forgetLocked(rel)
+	}
+	f := x.files[id]
+	if _, ok := x.byName[rel]; ok {
+		return f
+	}
+	if len(x.byName) >= x.limit {
+		if !x.full {
+			x.full = true
+			x.log.Info("too many hard-linked names to follow; a change written through one name reaches the copies of the others at the next rescan",
+				"names", len(x.byName), "path", rel)
+		}
+		return f
+	}
+	if f == nil {
+		f = &linkedFile{state: stateOf(fi)}
+		x.files[id] = f
+	}
+	f.names = append(f.names, rel)
+	x.byName[rel] = id
+	x.names.Add(1)
+	return f
+}
+
+func (x *linkIndex) forgetLocked(rel string) {
+	id, ok := x.byName[rel]
+	if !ok {
+		return
+	}
+	delete(x.byName, rel)
+	x.names.Add(-1)
+	f := x.files[id]
+	f.names = slices.DeleteFunc(f.names, func(n string) bool { return n == rel })
+	if len(f.names) == 0 {
+		delete(x.files, id)
+	}
+}
