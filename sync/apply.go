@@ -80,6 +80,9 @@ func (r *pairRun) copyOne(ctx context.Context, rel string, src, dst fs.FileInfo,
 		n, err = copyFile(ctx, r.srcPath(rel), r.dstPath(rel), o)
 		return err
 	})
+	if ok && r.live != nil {
+		r.live.settle.Copied(rel, start)
+	}
 	if !ok || handedOff {
 		return false
 	}

@@ -135,6 +135,19 @@ func (q *settleQueue) addAt(rel string, kind workKind, written bool, now time.Ti
 	q.signal()
 }
 
+// Copied records that a copy of rel which started at start has succeeded:
+// a pending write of rel that was reported before then is in that copy
+// (the kernel reports a write once it is done), so the path needs only the
+// quick check, not another forced copy. This spares the second copy of a
+// file written while the first full pass ran.
+func (q *settleQueue) Copied(rel string, start time.Time) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if it, ok := q.items[rel]; ok && it.kind == workPath && it.last.Before(start) {
+		it.written = false
+	}
+}
+
 // RescanAll asks for a scan of the whole tree: every pending entry is
 // dropped in favour of it.
 func (q *settleQueue) RescanAll() {

@@ -166,3 +166,41 @@ func workKeys(work []settled) []settled {
 	}
 	return out
 }
+
+// TestSettleQueueCopied: a copy that started after the last event of a
+// pending written path carries that write, so the path drops to the quick
+// check; a write reported after the copy started keeps the forced copy.
+func TestSettleQueueCopied(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	tests := []struct {
+		name        string
+		kind        workKind
+		written     bool
+		eventMs     int
+		copyStartMs int
+		want        settled
+	}{
+		{"write reported before the copy started", workPath, true, 0, 5, settled{rel: "f", kind: workPath}},
+		{"write reported after the copy started", workPath, true, 10, 5, settled{rel: "f", kind: workPath, written: true}},
+		{"write reported as the copy started", workPath, true, 5, 5, settled{rel: "f", kind: workPath, written: true}},
+		{"not a write", workPath, false, 0, 5, settled{rel: "f", kind: workPath}},
+		{"a folder scan stays", workFolder, false, 0, 5, settled{rel: "f", kind: workFolder}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q := newSettleQueue(time.Millisecond, time.Second)
+			q.addAt("f", tt.kind, tt.written, at(tt.eventMs))
+			q.Copied("f", at(tt.copyStartMs))
+			q.Copied("other", at(tt.copyStartMs)) // nothing pending: no effect
+			work, _, _ := q.Due(at(100))
+			for i := range work {
+				work[i].first = time.Time{}
+			}
+			if !slices.Equal(work, []settled{tt.want}) {
+				t.Errorf("due %+v, want %+v", work, []settled{tt.want})
+			}
+		})
+	}
+}
