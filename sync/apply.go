@@ -10,21 +10,41 @@ import (
 	"time"
 )
 
+// fileNeed is what a regular file needs to be in step.
+type fileNeed uint8
+
+const (
+	needCopy     fileNeed = iota
+	needMetadata          // the content is the same: set mode, owner, mtime
+	needCompare           // checksum: compare the contents, copy if they differ
+)
+
+// fileNeeds is the quick check, as rsync makes it: a destination file of
+// the same size and modification time is up to date; with checksum, one
+// of the same size is compared byte by byte.
+func (r *pairRun) fileNeeds(src, dst fs.FileInfo) fileNeed {
+	switch {
+	case dst == nil || !dst.Mode().IsRegular() || dst.Size() != src.Size():
+		return needCopy
+	case r.pair.Checksum:
+		return needCompare
+	case dst.ModTime().Equal(src.ModTime()):
+		return needMetadata
+	}
+	return needCopy
+}
+
 // planFile decides what the regular file rel needs: nothing, new metadata,
 // or a copy (queued on the pool).
 func (r *pairRun) planFile(ctx context.Context, b *batch, rel string, src, dst fs.FileInfo, in *dirMeta) {
-	if dst != nil && dst.Mode().IsRegular() && dst.Size() == src.Size() {
-		sameTime := dst.ModTime().Equal(src.ModTime())
-		if sameTime && !r.pair.Checksum {
-			r.fixMetadata(rel, src, dst)
-			return
-		}
-		if r.pair.Checksum {
-			b.add(ctx, src.Size(), func(ctx context.Context) { r.compareAndCopy(ctx, rel, src, dst, in) })
-			return
-		}
+	switch r.fileNeeds(src, dst) {
+	case needMetadata:
+		r.fixMetadata(rel, src, dst)
+	case needCompare:
+		b.add(ctx, src.Size(), func(ctx context.Context) { r.compareAndCopy(ctx, rel, src, dst, in) })
+	default:
+		r.queueCopy(ctx, b, rel, src, dst, in)
 	}
-	r.queueCopy(ctx, b, rel, src, dst, in)
 }
 
 // queueCopy counts a file as to be copied and queues the copy.

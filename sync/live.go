@@ -769,12 +769,16 @@ func (lp *livePair) syncPath(ctx context.Context, rel string, written bool) (cop
 		}
 	case src.Mode().IsRegular():
 		lp.handOnToLinks(rel, src, written)
-		if !written && dst != nil && dst.Mode().IsRegular() && dst.Size() == src.Size() && dst.ModTime().Equal(src.ModTime()) {
-			if r.pair.Checksum {
-				r.compareAndCopy(ctx, rel, src, dst, in)
-			} else {
-				r.fixMetadata(rel, src, dst)
-			}
+		need := needCopy
+		if !written {
+			need = r.fileNeeds(src, dst)
+		}
+		switch need {
+		case needMetadata:
+			r.fixMetadata(rel, src, dst)
+			return false
+		case needCompare:
+			r.compareAndCopy(ctx, rel, src, dst, in)
 			return false
 		}
 		r.progress.FilesQueued.Add(1)
