@@ -37,6 +37,9 @@ func (r *pairRun) scanDir(ctx context.Context, it dirItem, push func(dirItem)) {
 		r.fail("read folder", it.rel, err)
 		return
 	}
+	if r.live != nil {
+		r.live.succeeded(it.rel) // "recovered" if reading it failed before
+	}
 	meta := &dirMeta{rel: it.rel, src: it.src, dst: it.dst}
 	if !r.makeDir(ctx, it, meta) {
 		return

@@ -71,6 +71,7 @@ func (w *Watcher) addTree(ctx context.Context, rel string, self, again bool) {
 				return fs.SkipDir
 			default:
 				w.log.Warn("cannot watch folder", "path", r, "err", err)
+				w.refused[r] = true
 			}
 			return nil
 		}
@@ -95,6 +96,7 @@ func (w *Watcher) resync(ctx context.Context) {
 	// any still expected was lost with the rest.
 	clear(w.gone)
 	clear(w.skipped)
+	clear(w.refused)
 	for r := range w.watched {
 		if r == "" {
 			continue
@@ -119,9 +121,11 @@ func (w *Watcher) unwatchTree(rel string) {
 			w.nwatch.Add(-1)
 		}
 	}
-	for r := range w.skipped {
-		if rel == "" || strings.HasPrefix(r, rel+"/") {
-			delete(w.skipped, r)
+	for _, m := range []map[string]bool{w.skipped, w.refused} {
+		for r := range m {
+			if rel == "" || strings.HasPrefix(r, rel+"/") {
+				delete(m, r)
+			}
 		}
 	}
 }

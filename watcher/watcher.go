@@ -106,6 +106,7 @@ type Watcher struct {
 	// Owned by the goroutine (and by New before it starts).
 	watched  map[string]bool // rel of every watched folder
 	skipped  map[string]bool // rel of excluded folders seen, to tell a removed folder from a file
+	refused  map[string]bool // rel of folders the kernel would not watch (unreadable): watched once their mode changes
 	gone     map[string]bool // rel of watched folders reported Removed, until the path is created again
 	missing  int             // folders that could not be watched for lack of watches
 	degraded bool            // the watch limit was hit and reported
@@ -156,6 +157,7 @@ func New(ctx context.Context, o Options) (*Watcher, error) {
 		done:    make(chan struct{}),
 		watched: make(map[string]bool),
 		skipped: make(map[string]bool),
+		refused: make(map[string]bool),
 		gone:    make(map[string]bool),
 		hook:    overflowHook{name: os.Getenv(overflowEnv)},
 	}
@@ -277,8 +279,9 @@ func (w *Watcher) handle(ctx context.Context, ev fsnotify.Event) {
 			delete(w.gone, rel)
 			return
 		}
-		isDir := w.watched[rel] || w.skipped[rel]
+		isDir := w.watched[rel] || w.skipped[rel] || w.refused[rel]
 		delete(w.skipped, rel)
+		delete(w.refused, rel)
 		if w.watched[rel] {
 			w.unwatchTree(rel)
 			w.gone[rel] = true
@@ -287,7 +290,17 @@ func (w *Watcher) handle(ctx context.Context, ev fsnotify.Event) {
 			w.send(ctx, Event{Rel: rel, Kind: Removed})
 		}
 	case ev.Has(fsnotify.Write), ev.Has(fsnotify.Chmod):
-		isDir := w.watched[rel] || w.skipped[rel]
+		if w.refused[rel] {
+			// An unreadable folder's mode changed: watch it (and what is
+			// below it) now if the kernel lets us, and have it scanned.
+			delete(w.refused, rel)
+			w.addTree(ctx, rel, true, false)
+			if w.watched[rel] {
+				w.send(ctx, Event{Rel: rel, Kind: DirAdded})
+				return
+			}
+		}
+		isDir := w.watched[rel] || w.skipped[rel] || w.refused[rel]
 		if !w.skipped[rel] && !w.exclude(rel, isDir) {
 			kind := Written
 			if !ev.Has(fsnotify.Write) {
