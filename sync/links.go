@@ -21,18 +21,19 @@ const maxLinkedNames = 100_000
 // brought in step too. Scans and path jobs note the names they see; one
 // that finds a file in a state not seen before hands its other names on.
 //
-// A state is the file's size, mtime, mode and owner: a rewrite that keeps
-// all four (same size, mtime restored) reaches the other names at the
-// next rescan. It is safe for concurrent use.
+// A state is the file's size, mtime, mode and owner; a write reported by
+// the watcher is handed on even when it kept all four (same size, mtime
+// put back). It is safe for concurrent use.
 type linkIndex struct {
 	log   *slog.Logger
 	limit int          // maxLinkedNames; smaller in tests
 	names atomic.Int64 // len(byName), read without the lock
 
-	mu     sync.Mutex
-	files  map[fileID]*linkedFile
-	byName map[string]fileID
-	full   bool // maxLinkedNames reached; logged once
+	mu       sync.Mutex
+	files    map[fileID]*linkedFile
+	byName   map[string]fileID
+	handedTo map[string]bool // names a change was handed on to, until their job runs
+	full     bool            // maxLinkedNames reached; logged once
 }
 
 // linkedFile is one source file with several names.
@@ -55,17 +56,21 @@ func stateOf(fi fs.FileInfo) linkState {
 }
 
 func newLinkIndex(log *slog.Logger) *linkIndex {
-	return &linkIndex{log: log, limit: maxLinkedNames, files: make(map[fileID]*linkedFile), byName: make(map[string]fileID)}
+	return &linkIndex{log: log, limit: maxLinkedNames, files: make(map[fileID]*linkedFile),
+		byName: make(map[string]fileID), handedTo: make(map[string]bool)}
 }
 
 // changed records rel as a name of fi and returns the file's other known
-// names when its state differs from the one last handed on: those names'
-// copies need the change too. A file seen for the first time takes its
-// state as the one handed on. Each state is handed on once, so the jobs of
-// the other names, which find the same state, hand nothing back. While no
+// names when their copies need a change made through rel: when the file's
+// state differs from the one last handed on, and, for a write (written),
+// always, since a rewrite may keep the state (same size, mtime put back).
+// A file seen for the first time takes its state as the one handed on.
+//
+// Each state is handed on once, and a name a write was handed on to does
+// not hand it back, so the jobs of the other names end the chain. While no
 // name is known, a file with one name costs no lock (scans ask for every
 // file).
-func (x *linkIndex) changed(rel string, fi fs.FileInfo) []string {
+func (x *linkIndex) changed(rel string, fi fs.FileInfo, written bool) []string {
 	id, linked := hardLinked(fi)
 	if !linked && x.names.Load() == 0 {
 		return nil
@@ -80,8 +85,10 @@ func (x *linkIndex) changed(rel string, fi fs.FileInfo) []string {
 	if f == nil {
 		return nil
 	}
+	handedTo := x.handedTo[rel]
+	delete(x.handedTo, rel)
 	now := stateOf(fi)
-	if now == f.state {
+	if now == f.state && (!written || handedTo) {
 		return nil
 	}
 	f.state = now
@@ -89,6 +96,7 @@ func (x *linkIndex) changed(rel string, fi fs.FileInfo) []string {
 	for _, n := range f.names {
 		if n != rel {
 			others = append(others, n)
+			x.handedTo[n] = true
 		}
 	}
 	return others
@@ -138,6 +146,7 @@ func (x *linkIndex) forgetLocked(rel string) {
 		return
 	}
 	delete(x.byName, rel)
+	delete(x.handedTo, rel)
 	x.names.Add(-1)
 	f := x.files[id]
 	f.names = slices.DeleteFunc(f.names, func(n string) bool { return n == rel })

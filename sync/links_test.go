@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestLinkIndexHandsOnEachStateOnce runs the index on real hard links: a
@@ -34,9 +35,10 @@ func TestLinkIndexHandsOnEachStateOnce(t *testing.T) {
 	}
 	x := newLinkIndex(slog.New(slog.DiscardHandler))
 	steps := []struct {
-		do   func()
-		rel  string
-		want []string
+		do      func()
+		rel     string
+		written bool // the job is for a reported write
+		want    []string
 	}{
 		{rel: "single"}, // one name: not followed
 		{rel: "a"},      // first sight: its state is the baseline
@@ -48,6 +50,10 @@ func TestLinkIndexHandsOnEachStateOnce(t *testing.T) {
 		{do: func() { chmodOrFail(t, abs("c"), 0o600) }, rel: "c", want: []string{"a", "b"}},
 		{do: func() { removeOrFail(t, abs("a")) }, rel: "b", want: nil},
 		{do: func() { x.forget("a"); appendTo(t, abs("c"), "+") }, rel: "c", want: []string{"b"}},
+		// A write that kept the state is handed on all the same, once.
+		{do: func() { rewriteKeepingState(t, abs("c"), "-") }, rel: "c", written: true, want: []string{"b"}},
+		{rel: "b", written: true}, // handed to b: b does not hand it back
+		{rel: "c", written: true, want: []string{"b"}},
 		{do: func() { removeOrFail(t, abs("b")); x.forget("b") }, rel: "c"}, // one name left: dropped
 		{do: func() { appendTo(t, abs("c"), "+") }, rel: "c"},
 	}
@@ -55,7 +61,7 @@ func TestLinkIndexHandsOnEachStateOnce(t *testing.T) {
 		if s.do != nil {
 			s.do()
 		}
-		got := x.changed(s.rel, lstat(s.rel))
+		got := x.changed(s.rel, lstat(s.rel), s.written)
 		slices.Sort(got)
 		if !slices.Equal(got, s.want) {
 			t.Fatalf("step %d: changed(%q) = %q, want %q", i, s.rel, got, s.want)
@@ -83,11 +89,11 @@ func TestLinkIndexLimit(t *testing.T) {
 	x.limit = 2
 	for _, n := range names {
 		fi, _ := os.Lstat(filepath.Join(dir, n))
-		x.changed(n, fi)
+		x.changed(n, fi, false)
 	}
 	appendTo(t, filepath.Join(dir, "f"), "+")
 	fi, _ := os.Lstat(filepath.Join(dir, "f"))
-	if got := x.changed("f", fi); !slices.Equal(got, []string{"g"}) {
+	if got := x.changed("f", fi, false); !slices.Equal(got, []string{"g"}) {
 		t.Errorf("changed(f) = %q, want [g]", got)
 	}
 	if n := strings.Count(log.String(), "too many hard-linked names"); n != 1 {
@@ -105,6 +111,29 @@ func appendTo(t *testing.T, path, s string) {
 		t.Fatal(err)
 	}
 	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// rewriteKeepingState overwrites the last byte of path with s (one byte)
+// and puts its modification time back.
+func rewriteKeepingState(t *testing.T, path, s string) {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte(s), fi.Size()-1); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(path, time.Time{}, fi.ModTime()); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -801,7 +801,7 @@ func (lp *livePair) syncPath(ctx context.Context, rel string, written bool) (cop
 // link, when the file changed: their copies need the change too, and the
 // watcher reported it under rel only.
 func (lp *livePair) handOnToLinks(rel string, src fs.FileInfo, written bool) {
-	for _, other := range lp.links.changed(rel, src) {
+	for _, other := range lp.links.changed(rel, src, written) {
 		if written {
 			lp.settle.AddWritten(other)
 		} else {
