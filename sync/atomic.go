@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -44,7 +43,7 @@ func finishTemp(tmpPath, dst string, replace func() error) error {
 }
 
 // removeTemp removes a temp file that will not be used.
-func removeTemp(tmpPath string) { os.Remove(tmpPath) }
+func removeTemp(tmpPath string) { removeFile(tmpPath) }
 
 // copyFilePortable is copyFile written with the os package only: the
 // implementation on systems without a native one (copyfile_linux.go).
@@ -67,15 +66,15 @@ func copyFilePortable(ctx context.Context, src, dst string, o writeOptions) (n i
 	if !before.Mode().IsRegular() {
 		return 0, ErrSourceChanged
 	}
-	tmpPath := filepath.Join(filepath.Dir(dst), tempname.For(filepath.Base(dst)))
+	tmpPath := tempname.Beside(dst)
 	tmp, err := createExclusive(tmpPath)
 	if err != nil {
 		return 0, err
 	}
 	defer func() {
 		if err != nil {
-			tmp.Close()        // a second Close is harmless
-			os.Remove(tmpPath) // never leave a partial file behind
+			tmp.Close()         // a second Close is harmless
+			removeFile(tmpPath) // never leave a partial file behind
 		}
 	}()
 	if n, err = copyRange(ctx, tmp, in, before.Size()); err != nil {
@@ -156,7 +155,7 @@ func copySymlink(src, dst string, o writeOptions) error {
 	if err != nil {
 		return err
 	}
-	tmpPath := filepath.Join(filepath.Dir(dst), tempname.For(filepath.Base(dst)))
+	tmpPath := tempname.Beside(dst)
 	if err := os.Symlink(target, tmpPath); err != nil {
 		return err
 	}

@@ -62,8 +62,8 @@ func copyFile(ctx context.Context, src, dst string, o writeOptions) (n int64, er
 		}
 	}
 	if dfd < 0 {
-		tmpPath = filepath.Join(dir, tempname.For(filepath.Base(dst)))
-		dfd, err = unix.Open(tmpPath, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, perm)
+		tmpPath = tempname.Beside(dst)
+		dfd, err = openFile(tmpPath, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, perm)
 		if err != nil {
 			return 0, &fs.PathError{Op: "create", Path: tmpPath, Err: err}
 		}
@@ -79,7 +79,7 @@ func copyFile(ctx context.Context, src, dst string, o writeOptions) (n int64, er
 				unix.Close(dfd)
 			}
 			if tmpPath != "" {
-				unix.Unlink(tmpPath) // never leave a partial file behind
+				removeFile(tmpPath) // never leave a partial file behind
 			}
 		}
 	}()
@@ -114,7 +114,7 @@ func copyFile(ctx context.Context, src, dst string, o writeOptions) (n int64, er
 	if tmpPath == "" {
 		err = linkUnnamed(dfd, dst)
 		if errors.Is(err, unix.EEXIST) { // something took the name since the scan
-			tmpPath = filepath.Join(dir, tempname.For(filepath.Base(dst)))
+			tmpPath = tempname.Beside(dst)
 			if err = linkUnnamed(dfd, tmpPath); err == nil {
 				err = finishTemp(tmpPath, dst, o.replace)
 			}

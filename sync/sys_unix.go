@@ -3,8 +3,10 @@
 package sync
 
 import (
+	"errors"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -59,8 +61,17 @@ func setLinkTime(path string, mtime time.Time) error {
 
 // rename renames old to new, replacing a file or symlink at new. Unlike
 // os.Rename it does not lstat new first (a system call per file).
+//
+// A temp file beside a name close to PATH_MAX has a path longer than the
+// kernel takes whole; both names are then given relative to their folder.
 func rename(oldpath, newpath string) error {
-	if err := unix.Rename(oldpath, newpath); err != nil {
+	err := unix.Rename(oldpath, newpath)
+	if errors.Is(err, unix.ENAMETOOLONG) && filepath.Dir(oldpath) == filepath.Dir(newpath) {
+		err = inDir(oldpath, func(dirfd int, name string) error {
+			return unix.Renameat(dirfd, name, dirfd, filepath.Base(newpath))
+		})
+	}
+	if err != nil {
 		return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: err}
 	}
 	return nil
@@ -95,4 +106,40 @@ func hardLinked(fi fs.FileInfo) (fileID, bool) {
 		return fileID{uint64(st.Dev), uint64(st.Ino)}, st.Nlink > 1
 	}
 	return fileID{}, false
+}
+
+// removeFile removes the file path; a path longer than PATH_MAX is removed
+// relative to its folder.
+func removeFile(path string) error {
+	err := unix.Unlink(path)
+	if errors.Is(err, unix.ENAMETOOLONG) {
+		err = inDir(path, func(dirfd int, name string) error { return unix.Unlinkat(dirfd, name, 0) })
+	}
+	if err != nil {
+		return &fs.PathError{Op: "remove", Path: path, Err: err}
+	}
+	return nil
+}
+
+// openFile is open(2) with a fallback for a path longer than PATH_MAX
+// whose folder's path fits: the name is opened relative to the folder.
+func openFile(path string, flags int, perm uint32) (int, error) {
+	fd, err := unix.Open(path, flags, perm)
+	if errors.Is(err, unix.ENAMETOOLONG) {
+		err = inDir(path, func(dirfd int, name string) (err error) {
+			fd, err = unix.Openat(dirfd, name, flags, perm)
+			return err
+		})
+	}
+	return fd, err
+}
+
+// inDir runs op on path's folder, opened, and path's last element.
+func inDir(path string, op func(dirfd int, name string) error) error {
+	dirfd, err := unix.Open(filepath.Dir(path), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dirfd)
+	return op(dirfd, filepath.Base(path))
 }

@@ -24,3 +24,5 @@ func syncDir(string) error                      { return nil } // Windows cannot
 type fileID struct{}
 
 func hardLinked(fs.FileInfo) (fileID, bool) { return fileID{}, false }
+
+func removeFile(path string) error { return os.Remove(path) }

@@ -3,6 +3,7 @@ package tempname
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"path/filepath"
 	"strings"
 	"unicode/utf8"
 )
@@ -13,7 +14,8 @@ const (
 	tempInfix   = ".copyd-"
 	tempSuffix  = ".tmp"
 	tempRandLen = 16
-	MaxNameLen  = 255 // bytes in one path component on every filesystem copyd targets
+	MaxNameLen  = 255  // bytes in one path component on every filesystem copyd targets
+	MaxPathLen  = 4095 // bytes in a path the kernel takes whole (PATH_MAX less the NUL) on Linux
 	// tempOverhead is what the pattern adds around <name>.
 	tempOverhead = 1 + len(tempInfix) + tempRandLen + len(tempSuffix)
 )
@@ -21,9 +23,22 @@ const (
 // For returns a fresh temp name for the final name name. A long name
 // is cut on a UTF-8 boundary so the result fits in MaxNameLen bytes.
 func For(name string) string {
+	return forLen(name, MaxNameLen-tempOverhead)
+}
+
+// Beside returns the path of a fresh temp file in the folder of path, for
+// path. The name part is cut further where the whole path would pass
+// MaxPathLen: a file whose name is at least the pattern's 28 bytes long
+// then always has a temp path that fits when its own path does.
+func Beside(path string) string {
+	dir, name := filepath.Split(path)
+	return dir + forLen(name, min(MaxNameLen, MaxPathLen-len(dir))-tempOverhead)
+}
+
+func forLen(name string, n int) string {
 	var b [tempRandLen / 2]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
-	return "." + Shorten(name, MaxNameLen-tempOverhead) + tempInfix + hex.EncodeToString(b[:]) + tempSuffix
+	return "." + Shorten(name, max(n, 0)) + tempInfix + hex.EncodeToString(b[:]) + tempSuffix
 }
 
 // Shorten cuts s to at most n bytes without splitting a UTF-8 sequence (for

@@ -1,6 +1,7 @@
 package tempname
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -105,6 +106,39 @@ func TestIsTemp(t *testing.T) {
 			t.Parallel()
 			if got := Is(tt.in); got != tt.want {
 				t.Errorf("Is(%q) = %v, want %v", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestBeside: the temp path stays within MaxPathLen where the file's own
+// path does and its name is at least the pattern's length.
+func TestBeside(t *testing.T) {
+	t.Parallel()
+	dirOf := func(n int) string { return "/" + strings.Repeat("d", n-2) + "/" }
+	tests := []struct {
+		name     string
+		path     string
+		wantBase string // the part of the name kept
+	}{
+		{"short path", "/data/lesson.mp4", "lesson.mp4"},
+		{"255-byte name", "/data/" + strings.Repeat("a", 255), strings.Repeat("a", MaxNameLen-tempOverhead)},
+		{"name ending at PATH_MAX", dirOf(4000) + strings.Repeat("f", 95), strings.Repeat("f", 95-tempOverhead)},
+		{"name of the pattern's length at PATH_MAX", dirOf(4095-tempOverhead) + strings.Repeat("f", tempOverhead), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got := Beside(tt.path)
+			dir, name := filepath.Split(got)
+			if want, _ := filepath.Split(tt.path); dir != want {
+				t.Errorf("Beside(%q) is in %q, want %q", tt.path, dir, want)
+			}
+			if !strings.HasPrefix(name, "."+tt.wantBase+tempInfix) || !Is(name) {
+				t.Errorf("Beside() name = %q, want a temp name for %q", name, tt.wantBase)
+			}
+			if len(tt.path) <= MaxPathLen && len(got) > MaxPathLen {
+				t.Errorf("Beside(%d bytes) is %d bytes, past MaxPathLen", len(tt.path), len(got))
 			}
 		})
 	}
