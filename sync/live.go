@@ -209,6 +209,12 @@ func (lp *livePair) serve(ctx context.Context, ready func()) {
 	lp.held = nil
 	lp.base = lp.newPass(lp.queue)
 
+	// What the source path names now: a disk unmounted from it or mounted
+	// over it changes that without an event (fsnotify drops IN_UNMOUNT).
+	root, err := os.Stat(lp.pair.Source)
+	if err != nil {
+		return // vanished: wait for it again
+	}
 	// Watch first, then scan: what changes during the scan is queued.
 	w, err := watcher.New(ctx, watcher.Options{
 		Root:    lp.pair.Source,
@@ -266,7 +272,7 @@ func (lp *livePair) serve(ctx context.Context, ready func()) {
 		"failed", lp.progress.Failed.Load(),
 		"watches", lp.watches.Load(),
 		"dur", time.Since(start).Round(time.Millisecond))
-	lp.loop(ctx, w)
+	lp.loop(ctx, w, root)
 }
 
 // initialPass makes the first full pass, logging live counts while it runs.
@@ -339,10 +345,13 @@ func (lp *livePair) onEvent(ev watcher.Event) {
 }
 
 // loop hands settled work to the pool until ctx ends or the source root
-// vanishes; then it waits for the work it started.
-func (lp *livePair) loop(ctx context.Context, w *watcher.Watcher) {
+// vanishes or is no longer root, the folder watched; then it waits for the
+// work it started.
+func (lp *livePair) loop(ctx context.Context, w *watcher.Watcher, root fs.FileInfo) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	rootCheck := time.NewTicker(sourcePoll)
+	defer rootCheck.Stop()
 	rescan := lp.newRescanTimer()
 	defer rescan.Stop()
 	var probe *time.Timer
@@ -381,6 +390,15 @@ func (lp *livePair) loop(ctx context.Context, w *watcher.Watcher) {
 				changes.flush(time.Now())
 			}
 		case <-timer.C:
+		case <-rootCheck.C:
+			if fi, err := os.Stat(lp.pair.Source); err == nil && !os.SameFile(fi, root) {
+				lp.log.Warn("source folder changed under copyd (a disk unmounted from it or mounted over it, or the folder replaced); deleting nothing and starting over with a full pass",
+					"source", lp.pair.Source)
+				lp.drain(w)
+				return
+			} else if err != nil {
+				lp.gone.Store(true)
+			}
 		case <-rescan.C:
 			lp.log.Info("periodic rescan")
 			lp.settle.RescanAll()
