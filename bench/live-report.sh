@@ -6,22 +6,7 @@ set -euo pipefail
 export LC_ALL=C
 if [ $# != 1 ] || [ ! -f "$1" ]; then sed -n 2,4p "$0"; exit 2; fi
 
-awk -F'\t' '
-function commas(n,   s) {
-  s = sprintf("%d", n)
-  while (s ~ /[0-9][0-9][0-9][0-9]/) sub(/[0-9][0-9][0-9]([,]|$)/, ",&", s)
-  return s
-}
-# median of the space-separated numbers in list; sets LO, HI, N
-function median(list,   a, n, i, j, t) {
-  n = split(list, a, " ")
-  for (i = 2; i <= n; i++)
-    for (j = i; j > 1 && a[j-1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
-  LO = a[1]; HI = a[n]; N = n
-  if (n == 0) return ""
-  return (n % 2) ? a[(n + 1) / 2] + 0 : (a[n/2] + a[n/2 + 1]) / 2
-}
-function secs(x) { return x < 1 ? sprintf("%.3f", x) : (x < 10 ? sprintf("%.2f", x) : sprintf("%.1f", x)) }
+awk -F'\t' "$(<"$(dirname "$0")/lib.awk")"'
 function msf(x) { return x == "" ? "—" : (x < 10 ? sprintf("%.2f", x) : sprintf("%.1f", x)) }
 function mib(k) { return k == "" || k == "-" ? "—" : sprintf("%.1f", k / 1024) }
 function span(list,   m) { m = median(list); return N > 1 ? secs(LO) "–" secs(HI) : "—" }

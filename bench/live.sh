@@ -50,30 +50,20 @@
 #   COPYD_SHARED_BENCH=<repo>/../shared/bench   where the latency probe's source lives
 #
 # Output: BENCH_DIR/results/<timestamp>-live/{live.tsv,report.md,run.log,logs/}
-set -euo pipefail
-export LC_ALL=C.UTF-8 LC_NUMERIC=C
-
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo=$(cd "$here/.." && pwd)
-shared=${COPYD_SHARED_BENCH:-$repo/../shared/bench}
-
-die() { printf '\n*** live.sh: FAIL: %s\n' "$*" >&2; exit 1; }
-note() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # ---------------------------------------------------------------- settings
 sections=("$@")
 [ ${#sections[@]} -gt 0 ] || sections=(latency burst scale)
 for s in "${sections[@]}"; do
   case $s in latency | burst | scale) ;;
-  -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+  -h | --help) usage; exit 0 ;;
   *) die "unknown section '$s' (latency burst scale)" ;; esac
 done
 want() { [[ " ${sections[*]} " == *" $1 "* ]]; }
 
-BENCH_DIR=${BENCH_DIR:-/var/tmp/copyd-bench}
-base=$BENCH_DIR
 if [ "${QUICK:-0}" = 1 ]; then
-  base=$BENCH_DIR/quick
   LAT_N=${LAT_N:-20} LAT_N_SLOW=${LAT_N_SLOW:-0} BURST_FILES=${BURST_FILES:-500} ROUNDS=${ROUNDS:-3} WARMUP=${WARMUP:-0}
   SCALE_DIRS=${SCALE_DIRS:-1000} IDLE_S=${IDLE_S:-5} COOLDOWN=${COOLDOWN:-0}
 fi
@@ -115,19 +105,10 @@ if [ "$(id -u)" = 0 ] && { [ "${CI:-}" = true ] || ! need_pkgs; }; then
 fi
 need_pkgs || die "needs lsyncd, inotifywait, rsync and GNU time: apt-get install -y lsyncd inotify-tools rsync time"
 lsyncd --version 2>/dev/null | grep -q '^Version: 2\.2\.' || note "WARNING: expected lsyncd 2.2.x, found $(lsyncd --version 2>&1 | head -n 1)"
-for t in go diff find du df sysctl getconf; do command -v $t >/dev/null || die "needs $t"; done
-[ -d "$shared/cmd/latency" ] || die "no latency probe at $shared/cmd/latency (set COPYD_SHARED_BENCH)"
-shared=$(cd "$shared" && pwd)
+need_tools go diff find du df sysctl getconf
+need_shared cmd/latency "latency probe"
 
-mkdir -p "$base/src" "$base/bin" "$base/results" "$base/work"
-base=$(cd "$base" && pwd)
-ts=$(date +%Y%m%d-%H%M%S)
-res=$base/results/$ts-live
-work=$base/work/$ts-live
-mkdir -p "$res/logs" "$work"
-exec > >(tee -a "$res/run.log") 2>&1
-started=$SECONDS
-note "results: $res"
+start_run -live
 
 # Probes are built into a temp dir: the latency probe from shared/bench (its
 # own module), livebench (bursts, the scale tree) from this repo.
@@ -136,13 +117,7 @@ tmpbin=$(mktemp -d "${TMPDIR:-/tmp}/copyd-live-bin.XXXXXX")
 (cd "$repo" && go build -o "$tmpbin/livebench" ./bench/livebench) || die "cannot build bench/livebench"
 probe=$tmpbin/latency lb=$tmpbin/livebench
 
-if [ -z "${COPYD_BIN:-}" ]; then
-  COPYD_BIN=$base/bin/copyd
-  note "building ./cmd/copyd -> $COPYD_BIN"
-  (cd "$repo" && go build -o "$COPYD_BIN" ./cmd/copyd) || die "cannot build ./cmd/copyd (or set COPYD_BIN)"
-fi
-[ -x "$COPYD_BIN" ] || die "COPYD_BIN=$COPYD_BIN is not an executable"
-COPYD_BIN=$(realpath "$COPYD_BIN")
+build_copyd " (or set COPYD_BIN)"
 if has_daemon copyd && ! "$COPYD_BIN" help 2>&1 | grep -q 'copyd run'; then
   die "$COPYD_BIN has no 'run' command yet (DAEMONS=lsyncd measures lsyncd alone)"
 fi
@@ -170,22 +145,10 @@ meta command "$([ "${QUICK:-0}" = 1 ] && printf 'QUICK=1 ')bash bench/live.sh ${
 meta quick "${QUICK:-0}"
 meta sections "${sections[*]}"
 meta daemons "${daemons[*]}"
-meta nproc "$(nproc)"
-meta cpu "$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)"
-meta ram "$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
-meta kernel "$(uname -sr)"
-meta bench_dir "$base"
-fstype=$(findmnt -no FSTYPE -T "$base" 2>/dev/null || stat -f -c %T "$base")
-journal=""
-if [ "$fstype" = ext4 ]; then
-  dev=$(basename "$(findmnt -no SOURCE -T "$base")")
-  if [ -r "/sys/fs/ext4/$dev/journal_task" ]; then
-    if [ "$(cat "/sys/fs/ext4/$dev/journal_task")" = "<none>" ]; then journal=", no journal"; else journal=", journal"; fi
-  fi
-fi
-meta fs "$fstype on $(findmnt -no SOURCE -T "$base" 2>/dev/null) ($(findmnt -no OPTIONS -T "$base" 2>/dev/null | cut -d, -f1-3))$journal"
-meta git_commit "$(git -C "$repo" rev-parse --short=12 HEAD 2>/dev/null || echo '(no commit)')"
-meta git_dirty "$([ -n "$(git -C "$repo" status --porcelain 2>/dev/null | head -n 1)" ] && echo yes || echo no)"
+meta_machine
+journal=$(journal_of "$base")
+meta fs "$(fs_of "$base")${journal:+, $journal}"
+meta_git
 meta go "$(go env GOVERSION)"
 meta copyd_sha256 "$(sha256sum "$COPYD_BIN" | cut -c1-16)"
 meta copyd_flags "--fsync=$FSYNC${COPYD_FLAGS:+ $COPYD_FLAGS}"
@@ -202,27 +165,6 @@ meta inotify "$(sysctl -n fs.inotify.max_user_watches) watches, $(sysctl -n fs.i
 meta loadavg_start "$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---------------------------------------------------------------- helpers
-# ext4 without a journal does not reuse an inode freed < ~60 s ago and searches
-# past it: after deleting many files, wait before timing creations. The time of
-# the last mass deletion is shared with bench/run.sh in BENCH_DIR/.last-rm.
-stamp=$BENCH_DIR/.last-rm
-cooldown() {
-  local last=0 left
-  if [ -f "$stamp" ]; then last=$(cat "$stamp"); fi
-  left=$((last + COOLDOWN - $(date +%s)))
-  if [ "$left" -gt 0 ]; then note "cool-down ${left}s after a mass deletion (ext4 without journal: fresh inodes only after ~60 s)"; sleep "$left"; fi
-}
-remove_tree() { # DIR...
-  local many
-  many=$(set +o pipefail; find "$@" 2>/dev/null | head -n 10001 | wc -l)
-  note "removing $* (untimed)"
-  rm -rf "$@"
-  [ "$many" -le 10000 ] || date +%s >"$stamp"
-}
-drop_caches() {
-  sync
-  if [ "${DROP_CACHES:-1}" = 1 ] && [ -w /proc/sys/vm/drop_caches ]; then echo 3 >/proc/sys/vm/drop_caches; fi
-}
 now_us() { echo "${EPOCHREALTIME/./}"; }
 load1() { cut -d' ' -f1 /proc/loadavg; }
 secs() { printf '%d.%03d' $(($1 / 1000000)) $((($1 % 1000000) / 1000)); } # microseconds -> s
@@ -537,12 +479,7 @@ else
   remove_tree "$work"
 fi
 rm -f "$res/logs/.time" "$res/logs/.diff"
-meta loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"
-meta duration_s "$((SECONDS - started))"
-note "done in $(((SECONDS - started) / 60)) min $(((SECONDS - started) % 60)) s"
-echo
-bash "$here/live-report.sh" "$tsv" | tee "$res/report.md"
-echo
+report live-report.sh "$tsv"
 if [ "${QUICK:-0}" != 1 ]; then
   out=${OUT_TSV:-$repo/bench/results/$(date +%F)-live.tsv}
   mkdir -p "$(dirname "$out")"

@@ -4,7 +4,7 @@
 # they are there. run.sh calls it at the end and saves the output as report.md.
 set -euo pipefail
 export LC_ALL=C
-[ $# = 1 ] && [ -f "$1" ] || { sed -n 2,4p "$0"; exit 2; }
+if [ $# != 1 ] || [ ! -f "$1" ]; then sed -n 2,4p "$0"; exit 2; fi
 tsv=$1
 dir=$(dirname "$tsv")
 meta=$dir/meta.tsv
@@ -12,28 +12,14 @@ sets=$dir/datasets.tsv
 [ -f "$meta" ] || meta=/dev/null
 [ -f "$sets" ] || sets=/dev/null
 
-awk -F'\t' '
+awk -F'\t' "$(<"$(dirname "$0")/lib.awk")"'
 function human(b) {
   if (b >= 1073741824) return sprintf("%.2f GiB", b / 1073741824)
   if (b >= 1048576) return sprintf("%.1f MiB", b / 1048576)
   if (b >= 1024) return sprintf("%.1f KiB", b / 1024)
   return b " B"
 }
-function commas(n,   s) {
-  s = sprintf("%d", n)
-  while (s ~ /[0-9][0-9][0-9][0-9]/) sub(/[0-9][0-9][0-9]([,]|$)/, ",&", s)
-  return s
-}
-# median of the space-separated numbers in list; sets LO and HI
-function median(list,   a, n, i, j, t) {
-  n = split(list, a, " ")
-  for (i = 2; i <= n; i++)
-    for (j = i; j > 1 && a[j-1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
-  LO = a[1]; HI = a[n]; N = n
-  return (n % 2) ? a[(n + 1) / 2] + 0 : (a[n/2] + a[n/2 + 1]) / 2
-}
 function rank(c) { return (c == "cp") ? 1 : (c ~ /^rsync/) ? 2 : (c == "copyd" || c == "copyd-noop") ? 3 : (c == "copyd-fsync") ? 4 : 9 }
-function secs(x) { return x < 1 ? sprintf("%.3f", x) : (x < 10 ? sprintf("%.2f", x) : sprintf("%.1f", x)) }
 function ratio(peer, mine,   r) {
   if (peer == "" || mine <= 0 || peer <= 0) return "—"
   r = peer / mine

@@ -20,29 +20,19 @@
 #   SEED and the generator's size knobs (VIDEOS_*, SMALL_*, MIXED_*) are passed through.
 #
 # Output: BENCH_DIR/results/<timestamp>/{results.tsv,meta.tsv,datasets.tsv,report.md,run.log,logs/}
-set -euo pipefail
-export LC_ALL=C.UTF-8 LC_NUMERIC=C
-
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo=$(cd "$here/.." && pwd)
-shared=${COPYD_SHARED_BENCH:-$repo/../shared/bench}
-
-die() { printf '\n*** run.sh: FAIL: %s\n' "$*" >&2; exit 1; }
-note() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # ---------------------------------------------------------------- settings
 all_kinds=(videos small mixed)
 kinds=("$@")
 [ ${#kinds[@]} -gt 0 ] || kinds=("${all_kinds[@]}")
 for k in "${kinds[@]}"; do
-  case $k in videos | small | mixed) ;; -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+  case $k in videos | small | mixed) ;; -h | --help) usage; exit 0 ;;
   *) die "unknown data set '$k' (videos small mixed)" ;; esac
 done
 
-BENCH_DIR=${BENCH_DIR:-/var/tmp/copyd-bench}
-base=$BENCH_DIR
 if [ "${QUICK:-0}" = 1 ]; then
-  base=$BENCH_DIR/quick
   ROUNDS=${ROUNDS:-3}
   COOLDOWN=${COOLDOWN:-0}
   export VIDEOS_COUNT=${VIDEOS_COUNT:-3} VIDEOS_KB=${VIDEOS_KB:-64}
@@ -53,7 +43,7 @@ fi
 ROUNDS=${ROUNDS:-5}
 WARMUP=${WARMUP:-1}
 COOLDOWN=${COOLDOWN:-65}
-[[ $ROUNDS =~ ^[0-9]+$ ]] && [ "$ROUNDS" -ge 3 ] || die "ROUNDS=$ROUNDS: need a whole number >= 3 (medians of fewer runs mean little)"
+if ! [[ $ROUNDS =~ ^[0-9]+$ ]] || [ "$ROUNDS" -lt 3 ]; then die "ROUNDS=$ROUNDS: need a whole number >= 3 (medians of fewer runs mean little)"; fi
 [[ $COOLDOWN =~ ^[0-9]+$ ]] || die "COOLDOWN=$COOLDOWN: need whole seconds"
 [[ $WARMUP =~ ^[0-9]+$ ]] || die "WARMUP=$WARMUP: need a whole number of rounds"
 
@@ -77,32 +67,19 @@ missing=()
 command -v rsync >/dev/null || missing+=(rsync)
 [ -x /usr/bin/time ] || missing+=(time)
 [ ${#missing[@]} = 0 ] || die "missing ${missing[*]}: install with  apt-get install -y rsync time"
-for t in cp diff tar find du df sha256sum; do command -v $t >/dev/null || die "needs $t"; done
-[ -x "$shared/gen-dataset.sh" ] || die "no generator at $shared/gen-dataset.sh (set COPYD_SHARED_BENCH)"
-shared=$(cd "$shared" && pwd)
+need_tools cp diff tar find du df sha256sum
+need_shared gen-dataset.sh generator
 
-mkdir -p "$base/src" "$base/bin" "$base/results" "$base/work"
-base=$(cd "$base" && pwd)
-ts=$(date +%Y%m%d-%H%M%S)
-res=$base/results/$ts
-work=$base/work/$ts
-mkdir -p "$res/logs" "$work"
-exec > >(tee -a "$res/run.log") 2>&1
-started=$SECONDS
-note "results: $res"
-
+start_run ""
 if [ $need_copyd = 1 ]; then
-  if [ -z "${COPYD_BIN:-}" ]; then
-    COPYD_BIN=$base/bin/copyd
-    note "building ./cmd/copyd -> $COPYD_BIN"
-    (cd "$repo" && go build -o "$COPYD_BIN" ./cmd/copyd) ||
-      die "cannot build ./cmd/copyd; fix the build or set COPYD_BIN=/path/to/copyd (or COMMANDS=\"cp rsync\" for peers only)"
-  fi
-  [ -x "$COPYD_BIN" ] || die "COPYD_BIN=$COPYD_BIN is not an executable"
-  COPYD_BIN=$(realpath "$COPYD_BIN")
+  build_copyd '; fix the build or set COPYD_BIN=/path/to/copyd (or COMMANDS="cp rsync" for peers only)'
 fi
 
-trap 'st=$?; [ $st = 0 ] || printf "\n*** run.sh stopped (exit %s). Copies left for inspection in %s (rm -rf it when done); partial results in %s\n" "$st" "$work" "$res" >&2' EXIT
+on_exit() {
+  local st=$?
+  [ "$st" = 0 ] || printf '\n*** run.sh stopped (exit %s). Copies left for inspection in %s (rm -rf it when done); partial results in %s\n' "$st" "$work" "$res" >&2
+}
+trap on_exit EXIT
 
 # ---------------------------------------------------------------- meta data
 meta() { printf '%s\t%s\n' "$1" "$2" >>"$res/meta.tsv"; }
@@ -112,27 +89,10 @@ meta command "$( [ "${QUICK:-0}" = 1 ] && printf 'QUICK=1 ')bash bench/run.sh ${
 meta rounds "$ROUNDS"
 meta warmup "$WARMUP"
 meta quick "${QUICK:-0}"
-meta nproc "$(nproc)"
-meta cpu "$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)"
-meta ram "$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
-meta kernel "$(uname -sr)"
-meta bench_dir "$base"
-fstype=$(findmnt -no FSTYPE -T "$base" 2>/dev/null || stat -f -c %T "$base")
-meta fs "$fstype on $(findmnt -no SOURCE -T "$base" 2>/dev/null) ($(findmnt -no OPTIONS -T "$base" 2>/dev/null | cut -d, -f1-3))"
-journal=""
-if [ "$fstype" = ext4 ]; then
-  dev=$(basename "$(findmnt -no SOURCE -T "$base")")
-  if [ -r "/sys/fs/ext4/$dev/journal_task" ]; then
-    [ "$(cat "/sys/fs/ext4/$dev/journal_task")" = "<none>" ] && journal="no journal" || journal="journal"
-  fi
-fi
-meta journal "$journal"
-if git -C "$repo" rev-parse -q --verify HEAD >/dev/null 2>&1; then
-  meta git_commit "$(git -C "$repo" rev-parse --short=12 HEAD)"
-else
-  meta git_commit "(no commit yet)"
-fi
-meta git_dirty "$( [ -n "$(git -C "$repo" status --porcelain 2>/dev/null | head -n 1)" ] && echo yes || echo no)"
+meta_machine
+meta fs "$(fs_of "$base")"
+meta journal "$(journal_of "$base")"
+meta_git
 meta go "$(go version 2>/dev/null | awk '{ print $3 }')"
 meta cp_version "$(cp --version | head -n 1)"
 meta rsync_version "$(rsync --version | head -n 1 | awk '{ print $1, $3 }')"
@@ -147,39 +107,16 @@ printf 'kind\tfiles\tdirs\tsymlinks\tbytes\tdisk_bytes\n' >"$res/datasets.tsv"
 printf 'kind\tphase\tcmd\tround\tpos\twall_s\tuser_s\tsys_s\tmaxrss_kib\texit\tverify\tload1\tlabel\n' >"$res/results.tsv"
 
 # ---------------------------------------------------------------- helpers
-# ext4 without a journal does not reuse an inode freed < ~60 s ago and searches
-# past it: after deleting many files, wait before timing anything.
-# The time of the last deletion is kept in BENCH_DIR/.last-rm so that it holds
-# across runs of this script too.
-stamp=$BENCH_DIR/.last-rm
-remove_tree() { # DIR...; only deleting many entries starts the cool-down
-  local many
-  many=$(set +o pipefail; find "$@" 2>/dev/null | head -n 10001 | wc -l) # find gets SIGPIPE: fine
-  note "removing $* (untimed)"
-  rm -rf "$@"
-  [ "$many" -le 10000 ] || date +%s >"$stamp"
-}
-cooldown() {
-  local last=0 left
-  [ -f "$stamp" ] && last=$(cat "$stamp")
-  left=$((last + COOLDOWN - $(date +%s)))
-  if [ "$left" -gt 0 ]; then note "cool-down ${left}s after deleting files (ext4 without journal: fresh inodes only after ~60 s)"; sleep "$left"; fi
-}
-
 # Warm the page cache (data and metadata). NB `tar -cf - . >/dev/null` reads no
 # file data: GNU tar notices the archive is /dev/null and skips it. Pipe through cat.
 # This VM pages out file pages not used for ~60 s (DAMON), so warm before every run.
-warm() { tar -cf - -C "$1" . | cat >/dev/null; }
-
-# Before every timed run: write back and drop the page cache (as root;
-# DROP_CACHES=0 keeps it), then warm the source. Every command then starts
+#
+# Before every timed run: write back and drop the page cache (drop_caches: as
+# root; DROP_CACHES=0 keeps it), then warm the source. Every command then starts
 # from the same memory state. Without this the copies kept for later
 # rounds fill the page cache, and whoever runs later pays for reclaiming it
 # (a 0.9 s copy of "mixed" took 5 s in round 3, its dirty pages the worst).
-drop_caches() {
-  sync
-  if [ "${DROP_CACHES:-1}" = 1 ] && [ -w /proc/sys/vm/drop_caches ]; then echo 3 >/proc/sys/vm/drop_caches; fi
-}
+warm() { tar -cf - -C "$1" . | cat >/dev/null; }
 
 gen_params() { # KIND: the settings that fix the data set (empty value = generator default)
   local kind=$1 v vars
@@ -313,13 +250,13 @@ for ((ki = 0; ki < nk; ki++)); do
   # Every run writes a new copy and none is deleted before the last round: check room.
   # If that does not fit, the warm-up copies go right after the warm-up round.
   copies=$((n * (ROUNDS + WARMUP) + ${#noop_ids[@]}))
-  need=$((du_b / 100 * 105 * copies + (1 << 30)))
+  need=$((du_b * 105 * copies / 100 + (1 << 30)))
   avail=$(df --output=avail -B1 "$dsts" | tail -n 1)
   drop_warmup=0
   if [ "$avail" -le "$need" ] && [ "$WARMUP" -gt 0 ]; then
     drop_warmup=1
     copies=$((n * ROUNDS + ${#noop_ids[@]}))
-    need=$((du_b / 100 * 105 * copies + (1 << 30)))
+    need=$((du_b * 105 * copies / 100 + (1 << 30)))
   fi
   [ "$avail" -gt "$need" ] || die "$kind: $copies copies need ~$((need >> 30)) GiB in $dsts, only $((avail >> 30)) GiB free (lower ROUNDS or free space)"
   inodes=$(((nf + nd + nl) * copies))
@@ -400,10 +337,5 @@ rmdir "$work" 2>/dev/null || true
 rm -f "$res"/logs/.time "$res"/logs/.diff "$res"/logs/.before* "$res"/logs/.after*
 find "$res/logs" -type f -empty -delete
 
-meta loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"
-meta duration_s "$((SECONDS - started))"
-note "done in $(((SECONDS - started) / 60)) min $(((SECONDS - started) % 60)) s"
-echo
-bash "$here/report.sh" "$res/results.tsv" | tee "$res/report.md"
-echo
+report report.sh "$res/results.tsv"
 note "report: $res/report.md   raw: $res/results.tsv"

@@ -17,7 +17,7 @@ func TestFileEvents(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name  string
-		setup func(t *testing.T, root string) // before the watcher starts
+		files []string // written before the watcher starts
 		act   func(t *testing.T, root string)
 		want  []Event // in order, other events may come between them
 	}{
@@ -28,7 +28,7 @@ func TestFileEvents(t *testing.T) {
 		},
 		{
 			name:  "append",
-			setup: func(t *testing.T, root string) { write(t, filepath.Join(root, "d", "f"), "x") },
+			files: []string{"d/f"},
 			act: func(t *testing.T, root string) {
 				f, err := os.OpenFile(filepath.Join(root, "d", "f"), os.O_APPEND|os.O_WRONLY, 0)
 				if err != nil {
@@ -43,7 +43,7 @@ func TestFileEvents(t *testing.T) {
 		},
 		{
 			name:  "chmod",
-			setup: func(t *testing.T, root string) { write(t, filepath.Join(root, "f"), "x") },
+			files: []string{"f"},
 			act: func(t *testing.T, root string) {
 				if err := os.Chmod(filepath.Join(root, "f"), 0o600); err != nil {
 					t.Fatal(err)
@@ -53,7 +53,7 @@ func TestFileEvents(t *testing.T) {
 		},
 		{
 			name:  "remove",
-			setup: func(t *testing.T, root string) { write(t, filepath.Join(root, "d", "f"), "x") },
+			files: []string{"d/f"},
 			act: func(t *testing.T, root string) {
 				if err := os.Remove(filepath.Join(root, "d", "f")); err != nil {
 					t.Fatal(err)
@@ -63,35 +63,21 @@ func TestFileEvents(t *testing.T) {
 		},
 		{
 			name:  "rename inside",
-			setup: func(t *testing.T, root string) { write(t, filepath.Join(root, "old"), "x") },
-			act: func(t *testing.T, root string) {
-				if err := os.Rename(filepath.Join(root, "old"), filepath.Join(root, "new")); err != nil {
-					t.Fatal(err)
-				}
-			},
-			want: []Event{{Rel: "old", Kind: Removed}, {Rel: "new", Kind: Changed}},
+			files: []string{"old"},
+			act:   func(t *testing.T, root string) { rename(t, filepath.Join(root, "old"), filepath.Join(root, "new")) },
+			want:  []Event{{Rel: "old", Kind: Removed}, {Rel: "new", Kind: Changed}},
 		},
 		{
-			name: "rename folder inside",
-			setup: func(t *testing.T, root string) {
-				write(t, filepath.Join(root, "old", "sub", "f"), "x")
-			},
-			act: func(t *testing.T, root string) {
-				if err := os.Rename(filepath.Join(root, "old"), filepath.Join(root, "new")); err != nil {
-					t.Fatal(err)
-				}
-			},
-			want: []Event{{Rel: "old", Kind: Removed}, {Rel: "new", Kind: DirAdded}},
+			name:  "rename folder inside",
+			files: []string{"old/sub/f"},
+			act:   func(t *testing.T, root string) { rename(t, filepath.Join(root, "old"), filepath.Join(root, "new")) },
+			want:  []Event{{Rel: "old", Kind: Removed}, {Rel: "new", Kind: DirAdded}},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			root := t.TempDir()
-			if tt.setup != nil {
-				tt.setup(t, root)
-			}
-			_, rec := startWatcher(t, root, nil)
+			root, _, rec := watchTree(t, nil, tt.files...)
 			tt.act(t, root)
 			for _, want := range tt.want {
 				waitEvent(t, rec, want)
@@ -102,24 +88,17 @@ func TestFileEvents(t *testing.T) {
 
 func TestRenamedFolderWatchedUnderNewName(t *testing.T) {
 	t.Parallel()
-	root := t.TempDir()
-	write(t, filepath.Join(root, "old", "sub", "f"), "x")
-	w, rec := startWatcher(t, root, nil)
-	if err := os.Rename(filepath.Join(root, "old"), filepath.Join(root, "new")); err != nil {
-		t.Fatal(err)
-	}
+	root, w, rec := watchTree(t, nil, "old/sub/f")
+	rename(t, filepath.Join(root, "old"), filepath.Join(root, "new"))
 	waitEvent(t, rec, Event{Rel: "new", Kind: DirAdded})
 	write(t, filepath.Join(root, "new", "sub", "g"), "x")
 	waitEvent(t, rec, Event{Rel: "new/sub/g", Kind: Changed})
-	if got, want := w.Watches(), 3; got != want {
-		t.Errorf("Watches() = %d, want %d", got, want)
-	}
+	assertWatches(t, w, 3)
 }
 
 func TestMkdirAll(t *testing.T) {
 	t.Parallel()
-	root := t.TempDir()
-	w, rec := startWatcher(t, root, nil)
+	root, w, rec := watchTree(t, nil)
 	write(t, filepath.Join(root, "a", "b", "c", "f"), "x")
 	waitEvent(t, rec, Event{Rel: "a", Kind: DirAdded})
 	// The walk of "a" may run while mkdir -p still creates b and c; the
@@ -139,12 +118,9 @@ func TestMkdirAll(t *testing.T) {
 func TestMoveTreeIn(t *testing.T) {
 	t.Parallel()
 	outside := t.TempDir()
-	root := t.TempDir()
 	write(t, filepath.Join(outside, "tree", "x", "y", "f"), "x")
-	w, rec := startWatcher(t, root, nil)
-	if err := os.Rename(filepath.Join(outside, "tree"), filepath.Join(root, "tree")); err != nil {
-		t.Fatal(err)
-	}
+	root, w, rec := watchTree(t, nil)
+	rename(t, filepath.Join(outside, "tree"), filepath.Join(root, "tree"))
 	before := waitEvent(t, rec, Event{Rel: "tree", Kind: DirAdded})
 	for _, ev := range before {
 		if strings.HasPrefix(ev.Rel, "tree/") {
@@ -153,29 +129,18 @@ func TestMoveTreeIn(t *testing.T) {
 	}
 	write(t, filepath.Join(root, "tree", "x", "y", "g"), "x")
 	waitEvent(t, rec, Event{Rel: "tree/x/y/g", Kind: Changed})
-	if got, want := w.Watches(), 4; got != want {
-		t.Errorf("Watches() = %d, want %d", got, want)
-	}
+	assertWatches(t, w, 4)
 }
 
 func TestMoveTreeOut(t *testing.T) {
 	t.Parallel()
 	outside := t.TempDir()
-	root := t.TempDir()
-	write(t, filepath.Join(root, "tree", "x", "f"), "x")
-	w, rec := startWatcher(t, root, nil)
-	if err := os.Rename(filepath.Join(root, "tree"), filepath.Join(outside, "tree")); err != nil {
-		t.Fatal(err)
-	}
+	root, w, rec := watchTree(t, nil, "tree/x/f")
+	rename(t, filepath.Join(root, "tree"), filepath.Join(outside, "tree"))
 	waitEvent(t, rec, Event{Rel: "tree", Kind: Removed})
 	write(t, filepath.Join(outside, "tree", "x", "g"), "x") // no longer ours
-	write(t, filepath.Join(root, "sentinel"), "x")
-	for _, ev := range waitEvent(t, rec, Event{Rel: "sentinel", Kind: Changed}) {
-		t.Errorf("unexpected event %v", ev)
-	}
-	if got, want := w.Watches(), 1; got != want {
-		t.Errorf("Watches() = %d, want %d", got, want)
-	}
+	assertQuiet(t, root, rec)
+	assertWatches(t, w, 1)
 }
 
 func TestIgnored(t *testing.T) {
@@ -183,7 +148,7 @@ func TestIgnored(t *testing.T) {
 	exclude := func(rel string, isDir bool) bool { return isDir && rel == "cache" }
 	tests := []struct {
 		name  string
-		setup func(t *testing.T, root string)
+		files []string // written before the watcher starts
 		act   func(t *testing.T, root string)
 	}{
 		{
@@ -191,14 +156,12 @@ func TestIgnored(t *testing.T) {
 			act: func(t *testing.T, root string) {
 				p := filepath.Join(root, ".x.copyd-0123456789abcdef.tmp")
 				write(t, p, "x")
-				if err := os.Rename(p, filepath.Join(root, ".y.copyd-0123456789abcdef.tmp")); err != nil {
-					t.Fatal(err)
-				}
+				rename(t, p, filepath.Join(root, ".y.copyd-0123456789abcdef.tmp"))
 			},
 		},
 		{
 			name:  "inside excluded folder present at start",
-			setup: func(t *testing.T, root string) { write(t, filepath.Join(root, "cache", "sub", "old"), "x") },
+			files: []string{"cache/sub/old"},
 			act: func(t *testing.T, root string) {
 				write(t, filepath.Join(root, "cache", "f"), "x")
 				write(t, filepath.Join(root, "cache", "sub", "g"), "x")
@@ -218,19 +181,10 @@ func TestIgnored(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			root := t.TempDir()
-			if tt.setup != nil {
-				tt.setup(t, root)
-			}
-			w, rec := startWatcher(t, root, exclude)
+			root, w, rec := watchTree(t, exclude, tt.files...)
 			tt.act(t, root)
-			write(t, filepath.Join(root, "sentinel"), "x")
-			for _, ev := range waitEvent(t, rec, Event{Rel: "sentinel", Kind: Changed}) {
-				t.Errorf("unexpected event %v before the sentinel", ev)
-			}
-			if got, want := w.Watches(), 1; got != want {
-				t.Errorf("Watches() = %d, want %d (excluded folders are not watched)", got, want)
-			}
+			assertQuiet(t, root, rec)
+			assertWatches(t, w, 1) // excluded folders are not watched
 		})
 	}
 }
@@ -345,5 +299,43 @@ func TestIsTemp(t *testing.T) {
 		if got := tempname.Is(tt.name); got != tt.want {
 			t.Errorf("tempname.Is(%q) = %v, want %v", tt.name, got, tt.want)
 		}
+	}
+}
+
+// watchTree writes each of files (slash-separated, relative to a new root,
+// content "x"), then starts a watcher on the root with exclude; the watcher is
+// closed when the test ends.
+func watchTree(t *testing.T, exclude func(string, bool) bool, files ...string) (root string, w *Watcher, rec *recorder) {
+	t.Helper()
+	root = t.TempDir()
+	for _, f := range files {
+		write(t, filepath.Join(root, filepath.FromSlash(f)), "x")
+	}
+	w, rec = startWatcher(t, root, exclude)
+	return root, w, rec
+}
+
+// assertQuiet is the barrier that proves nothing happened: it writes
+// root/sentinel, waits for its event and fails on every event that came
+// before it since the last waitEvent.
+func assertQuiet(t *testing.T, root string, rec *recorder) {
+	t.Helper()
+	write(t, filepath.Join(root, "sentinel"), "x")
+	for _, ev := range waitEvent(t, rec, Event{Rel: "sentinel", Kind: Changed}) {
+		t.Errorf("unexpected event %v before the sentinel", ev)
+	}
+}
+
+func assertWatches(t *testing.T, w *Watcher, want int) {
+	t.Helper()
+	if got := w.Watches(); got != want {
+		t.Errorf("Watches() = %d, want %d", got, want)
+	}
+}
+
+func rename(t *testing.T, from, to string) {
+	t.Helper()
+	if err := os.Rename(from, to); err != nil {
+		t.Fatal(err)
 	}
 }
