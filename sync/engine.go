@@ -71,6 +71,8 @@ func Sync(ctx context.Context, pairs []config.Pair, o Options) (Summary, error) 
 			owner:    canChown(),
 			started:  start,
 			paused:   new(atomic.Pointer[error]),
+			// Each run is a start: temps of a crash may sit anywhere.
+			sweepTemps: !o.DryRun,
 		}
 		wg.Go(func() {
 			err := r.run(ctx, scanners(o.Workers, len(pairs)))
@@ -129,6 +131,7 @@ func (r *pairRun) run(ctx context.Context, scanners int) error {
 	if r.commit != nil {
 		r.commit.close()
 	}
+	r.sweepKept(ctx)
 	r.deleteExtras(ctx)
 	if !r.dryRun && !r.isPaused() && ctx.Err() == nil {
 		r.finishDirs()

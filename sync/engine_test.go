@@ -421,6 +421,18 @@ func TestSyncDelete(t *testing.T) {
 			removed: []string{"gone/x.txt"},
 		},
 		{
+			// A crash leaves temps in a folder whose source then moved
+			// away: without delete no scan looks inside it again.
+			name: "temps a crash left in a kept extra folder are removed",
+			extras: map[string]string{
+				"gone/x.txt": "x", "gone/.x.txt.copyd-0123456789abcdef.tmp": "stale",
+				"gone/deep/.y.copyd-fedcba9876543210.tmp": "stale",
+			},
+			want:    want{0, baseCount, 0, 0, 0},
+			kept:    []string{"gone/x.txt", "gone/deep"},
+			removed: []string{"gone/.x.txt.copyd-0123456789abcdef.tmp", "gone/deep/.y.copyd-fedcba9876543210.tmp"},
+		},
+		{
 			name:    "delete: true removes an extra symlink, not its target",
 			pair:    func(p *config.Pair) { p.Delete = true },
 			extras:  map[string]string{},

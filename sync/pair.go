@@ -32,11 +32,14 @@ type pairRun struct {
 	flush    func() error // flushes the destination filesystem; nil where unsupported
 
 	mu         sync.Mutex
-	dirs       []*dirMeta   // every destination folder seen, for the metadata pass
-	extras     []extra      // destination entries with no source counterpart
-	failures   []*FileError // the first maxListedFailures
-	readFailed bool         // a source folder could not be read: delete nothing
-	brake      string       // why deletions are refused, "" when they are not
+	dirs       []*dirMeta    // every destination folder seen, for the metadata pass
+	extras     []extra       // destination entries with no source counterpart
+	failures   []*FileError  // the first maxListedFailures
+	readFailed bool          // a source folder could not be read: delete nothing
+	brake      string        // why deletions are refused, "" when they are not
+	sweepTemps bool          // look for temp files in extra destination folders (see sweepKept)
+	busyWithin time.Duration // see writeOptions.busyWithin
+	kept       []string      // extra destination folders, for sweepKept
 
 	paused *atomic.Pointer[error] // set when the destination refuses writes; shared by a pair's passes
 	live   *livePair              // the daemon's pair this pass serves; nil for a one-shot run

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"syscall"
 
 	"github.com/copyd/copyd/internal/tempname"
@@ -29,6 +30,11 @@ func (r *pairRun) scanDir(ctx context.Context, it dirItem, push func(dirItem)) {
 	if err != nil {
 		if errIsNotExist(err) {
 			r.log.Debug("source folder vanished", "path", it.rel)
+			if r.sweepTemps && it.dst != nil && it.dst.IsDir() {
+				r.mu.Lock()
+				r.kept = append(r.kept, it.rel) // an extra folder now; see sweepKept
+				r.mu.Unlock()
+			}
 			return
 		}
 		r.mu.Lock()
@@ -193,11 +199,48 @@ func (r *pairRun) noteExtras(dir string, left map[string]entry, meta *dirMeta) {
 			continue
 		}
 		isDir := e.info != nil && e.info.IsDir()
-		if !r.pair.Delete || r.excl.excluded(rel, isDir) {
+		if r.excl.excluded(rel, isDir) {
+			continue
+		}
+		if isDir && r.sweepTemps {
+			r.mu.Lock()
+			r.kept = append(r.kept, rel)
+			r.mu.Unlock()
+		}
+		if !r.pair.Delete {
 			continue
 		}
 		r.mu.Lock()
 		r.extras = append(r.extras, extra{rel: rel, isDir: isDir, in: meta})
 		r.mu.Unlock()
 	}
+}
+
+// sweepKept removes the temp files inside extra destination folders: a
+// crash may leave temps in a folder whose source then moved away, and
+// without delete (or with a brake holding) no scan looks inside it again.
+// They are removed before the folder is archived, too. Scans do this at
+// starts only: a folder kept for good would be walked at every rescan.
+func (r *pairRun) sweepKept(ctx context.Context) {
+	for _, dir := range r.kept {
+		err := filepath.WalkDir(r.dstPath(dir), func(p string, d fs.DirEntry, err error) error {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if err != nil || d.IsDir() || !tempname.Is(d.Name()) {
+				return nil // an unreadable folder is skipped; the walk goes on
+			}
+			rel, _ := filepath.Rel(r.pair.Destination, p)
+			if err := removeFile(p); err != nil && !errIsNotExist(err) {
+				r.log.Warn("stale temp file not removed", "path", filepath.ToSlash(rel), "err", err)
+			} else {
+				r.log.Debug("stale temp file removed", "path", filepath.ToSlash(rel))
+			}
+			return nil
+		})
+		if err != nil && ctx.Err() == nil {
+			r.log.Warn("stale temp files not looked for", "path", dir, "err", err)
+		}
+	}
+	r.kept = nil
 }
