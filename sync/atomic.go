@@ -30,6 +30,21 @@ type writeOptions struct {
 	// instead of fsync and rename: a committer flushes many at once. If it
 	// returns an error the temp file is removed.
 	handoff func(tmpPath string, n int64) error
+	// busyWithin, when set, refuses (ErrSourceChanged) a source modified
+	// less than this long ago: a writer may be in the middle of a write
+	// call, and a copy made then would be a state the file only had for a
+	// moment. The daemon's scans set it to the settle time (the change's
+	// own event brings the file back once it is quiet); path jobs, which
+	// run after the settle time, and one-shot runs do not.
+	busyWithin time.Duration
+}
+
+// modifiedWithin reports whether mtime lies less than d in the past (a
+// future mtime up to a second ahead counts too: coarse clocks). A file set
+// to a time further ahead is not being written.
+func modifiedWithin(mtime time.Time, d time.Duration) bool {
+	age := time.Since(mtime)
+	return d > 0 && age < d && age > -time.Second
 }
 
 // finishTemp puts a complete temp file under its final name.
@@ -63,7 +78,7 @@ func copyFilePortable(ctx context.Context, src, dst string, o writeOptions) (n i
 	if err != nil {
 		return 0, err
 	}
-	if !before.Mode().IsRegular() {
+	if !before.Mode().IsRegular() || modifiedWithin(before.ModTime(), o.busyWithin) {
 		return 0, ErrSourceChanged
 	}
 	tmpPath := tempname.Beside(dst)

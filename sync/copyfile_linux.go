@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 	"unsafe"
 
 	"github.com/copyd/copyd/internal/tempname"
@@ -40,7 +41,7 @@ func copyFile(ctx context.Context, src, dst string, o writeOptions) (n int64, er
 	if err := unix.Fstat(sfd, &before); err != nil {
 		return 0, &fs.PathError{Op: "fstat", Path: src, Err: err}
 	}
-	if before.Mode&unix.S_IFMT != unix.S_IFREG {
+	if before.Mode&unix.S_IFMT != unix.S_IFREG || modifiedWithin(time.Unix(before.Mtim.Unix()), o.busyWithin) {
 		return 0, ErrSourceChanged
 	}
 	// A new file is written as an unnamed file in the destination folder

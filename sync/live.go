@@ -299,7 +299,7 @@ func (lp *livePair) initialPass(ctx context.Context) error {
 		}
 	})
 	lp.log.Info("initial copy started", "source", lp.pair.Source, "destination", lp.pair.Destination)
-	return lp.scan(ctx, "", true)
+	return lp.scan(ctx, "", true, true)
 }
 
 func (lp *livePair) runningState() State {
@@ -571,7 +571,7 @@ func (lp *livePair) startScans(ctx context.Context) {
 		lp.scanning++
 		go func() {
 			defer lp.jobDone(s)
-			if err := lp.scan(ctx, s.rel, s.kind == workTree); errors.Is(err, errSourceRootGone) {
+			if err := lp.scan(ctx, s.rel, s.kind == workTree, false); errors.Is(err, errSourceRootGone) {
 				lp.gone.Store(true)
 			}
 		}()
@@ -636,9 +636,18 @@ func (lp *livePair) newPass(q *Queue) *pairRun {
 // scan brings the folder rel in step: its entries, and with recursive
 // everything below it (without, only the subfolders the destination
 // lacks). It deletes extra entries when the pair mirrors deletions and no
-// brake holds, and sets the metadata of the folders it saw.
-func (lp *livePair) scan(ctx context.Context, rel string, recursive bool) error {
+// brake holds, and sets the metadata of the folders it saw. With sweep (the
+// first pass after a start) it also removes the temp files a crash left in
+// extra destination folders.
+func (lp *livePair) scan(ctx context.Context, rel string, recursive, sweep bool) error {
 	r := lp.newPass(lp.pool.NewQueue(scansQueueFactor * lp.workers))
+	r.sweepTemps = sweep
+	if recursive {
+		// A scan copies what it finds without a settle time: a file being
+		// written is left to its own event. Roll-ups of pending paths
+		// (not recursive) come after the settle time, like path jobs.
+		r.busyWithin = lp.settleD
+	}
 	r.queue.stop = ctx // once stopping, queued copies wait for the next start
 	src, err := os.Lstat(r.srcPath(rel))
 	switch {
@@ -690,6 +699,7 @@ func (lp *livePair) scan(ctx context.Context, rel string, recursive bool) error 
 	if r.pair.Delete && len(r.extras) > 0 && r.brake == "" {
 		r.brake = lp.rootBrake()
 	}
+	r.sweepKept(ctx)
 	r.deleteExtras(ctx)
 	if ctx.Err() == nil && !r.isPaused() {
 		r.finishDirs()
