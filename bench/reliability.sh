@@ -5,21 +5,22 @@
 #
 #   bash bench/reliability.sh          # ~8 minutes on 2 cores
 #
-# Env: SEEDS=100 (churn seeds), KILLS=60 (kill -9s), LOAD=200000 (files
-# created while copyd runs), FUZZTIME=2m (config fuzzing).
+# Env: SEEDS=100 (churn seeds), KILLS=60 (kill -9s), CHURN_KILLS=30 (kill -9s
+# during churn), LOAD=200000 (files created while copyd runs), FUZZTIME=2m
+# (config fuzzing).
 # Needs root for the parts that mount a tmpfs, lower the inotify queue, use
 # a user namespace or run copyd as another user; they say so when skipped.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-SEEDS=${SEEDS:-100} KILLS=${KILLS:-60} LOAD=${LOAD:-200000} FUZZTIME=${FUZZTIME:-2m}
+SEEDS=${SEEDS:-100} KILLS=${KILLS:-60} CHURN_KILLS=${CHURN_KILLS:-30} LOAD=${LOAD:-200000} FUZZTIME=${FUZZTIME:-2m}
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 start=$(date +%s)
 step() { printf '\n== %s\n' "$*"; }
 
-step "churn ($SEEDS seeds), kill -9 ($KILLS kills), load ($LOAD files), faults and brakes with the real binary"
-COPYD_CHURN_SEEDS=$SEEDS COPYD_CRASH_KILLS=$KILLS COPYD_LOAD_FILES=$LOAD go test -race -count=1 -v -timeout 60m \
-  -run '^(TestChurn|TestCrashLeavesOnlyCompleteFiles|TestRunUnreadableFileIsRetried|TestRunWatchLimitDegraded|TestRunOverflowRescan|TestRunMissingSourceRoot|TestRunEmptiedSourceDeletesNothing|TestRunSIGTERMMidCopy|TestRunSlowWriterNeverPartial|TestRunBurstOf10000Files|TestRunLoad)$' \
+step "churn ($SEEDS seeds), kill -9 ($KILLS kills, $CHURN_KILLS during churn), load ($LOAD files), faults and brakes with the real binary"
+COPYD_CHURN_SEEDS=$SEEDS COPYD_CRASH_KILLS=$KILLS COPYD_CRASH_CHURN_KILLS=$CHURN_KILLS COPYD_LOAD_FILES=$LOAD go test -race -count=1 -v -timeout 60m \
+  -run '^(TestChurn|TestCrashLeavesOnlyCompleteFiles|TestCrashDuringChurn|TestRunUnreadableFileIsRetried|TestRunWatchLimitDegraded|TestRunOverflowRescan|TestRunMissingSourceRoot|TestRunEmptiedSourceDeletesNothing|TestRunSIGTERMMidCopy|TestRunSlowWriterNeverPartial|TestRunBurstOf10000Files|TestRunLoad)$' \
   ./cmd/copyd/ | tee -a "$log" | grep -E '^(=== RUN|--- (PASS|FAIL|SKIP)|ok|FAIL)|kills|files written|skip' | grep -v '=== RUN' || true
 
 step "engine and watcher faults: full destination, races, grace, kernel overflow, watch limit, hostile trees"

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
@@ -32,6 +33,61 @@ type churner struct {
 	delete  bool   // the pair mirrors deletions: retype is allowed
 	next    int    // counter for fresh names
 	ops     []string
+	states  *churnStates // when set, filled with every state the workload gives a file or symlink
+}
+
+// churnStates is every state a churner gave a file or a symlink, in the
+// source or outside it (its subtrees move in), under any name: the hash of
+// each complete content, the empty one included (a write truncates or
+// creates the file first), and each symlink target. A file's content
+// during a single write is no state: no reader may take it for one.
+type churnStates struct {
+	contents map[[sha256.Size]byte]bool
+	targets  map[string]bool
+}
+
+func newChurnStates() *churnStates {
+	return &churnStates{contents: map[[sha256.Size]byte]bool{}, targets: map[string]bool{}}
+}
+
+// had reports whether data is a content some file had.
+func (s *churnStates) had(data []byte) bool { return s.contents[sha256.Sum256(data)] }
+
+// saw records that a file holds b now.
+func (c *churner) saw(b []byte) {
+	if c.states != nil {
+		c.states.contents[sha256.Sum256(b)] = true
+	}
+}
+
+// writeFile is os.WriteFile, recording the two states it gives the file:
+// empty, then b.
+func (c *churner) writeFile(name string, b []byte, mode fs.FileMode) error {
+	c.saw(nil)
+	c.saw(b)
+	return os.WriteFile(name, b, mode)
+}
+
+// changeFile records the content change makes of name's current one, when
+// states are recorded: appends and truncations keep part of the file.
+func (c *churner) changeFile(name string, change func(old []byte) []byte) error {
+	if c.states == nil {
+		return nil
+	}
+	old, err := os.ReadFile(name)
+	if err != nil {
+		return err
+	}
+	c.saw(change(old))
+	return nil
+}
+
+// symlinkTo is os.Symlink, recording the target.
+func (c *churner) symlinkTo(target, name string) error {
+	if c.states != nil {
+		c.states.targets[target] = true
+	}
+	return os.Symlink(target, name)
 }
 
 var (
@@ -124,11 +180,11 @@ func (c *churner) seed() error {
 			return err
 		}
 		for _, dir := range []string{top, top, sub} {
-			if err := os.WriteFile(filepath.Join(dir, c.fresh("f")), c.content(), 0o644); err != nil {
+			if err := c.writeFile(filepath.Join(dir, c.fresh("f")), c.content(), 0o644); err != nil {
 				return err
 			}
 		}
-		if err := os.Symlink("../"+filepath.Base(sub), filepath.Join(sub, c.fresh("l"))); err != nil {
+		if err := c.symlinkTo("../"+filepath.Base(sub), filepath.Join(sub, c.fresh("l"))); err != nil {
 			return err
 		}
 	}
@@ -139,7 +195,13 @@ func (c *churner) seed() error {
 // run applies random operations until the deadline, pacing them with
 // short random pauses (so that copyd sees both bursts and gaps).
 func (c *churner) run(until time.Time) error {
-	for time.Now().Before(until) {
+	return c.runWhile(func() bool { return time.Now().Before(until) })
+}
+
+// runWhile is run that goes on as long as more reports true; it calls
+// more before every operation, from its own goroutine.
+func (c *churner) runWhile(more func() bool) error {
+	for more() {
 		if err := c.step(); err != nil {
 			return fmt.Errorf("op %d: %w", len(c.ops), err)
 		}
@@ -216,7 +278,7 @@ func (c *churner) create() error {
 	rel := filepath.Join(c.pick(dirs), c.fresh("f"))
 	b, mode := c.content(), c.mode(churnFileModes)
 	c.record("create %s (%d bytes, %#o)", rel, len(b), mode)
-	if err := os.WriteFile(c.abs(rel), b, mode); err != nil {
+	if err := c.writeFile(c.abs(rel), b, mode); err != nil {
 		return err
 	}
 	return os.Chmod(c.abs(rel), mode) // past the umask
@@ -238,7 +300,7 @@ func (c *churner) overwrite() error {
 	}
 	b := c.content()
 	c.record("overwrite %s (%d bytes)", rel, len(b))
-	return os.WriteFile(c.abs(rel), b, 0)
+	return c.writeFile(c.abs(rel), b, 0)
 }
 
 func (c *churner) appendTo() error {
@@ -248,6 +310,9 @@ func (c *churner) appendTo() error {
 	}
 	b := c.content()
 	c.record("append %s (%d bytes)", rel, len(b))
+	if err := c.changeFile(c.abs(rel), func(old []byte) []byte { return append(old, b...) }); err != nil {
+		return err
+	}
 	f, err := os.OpenFile(c.abs(rel), os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		return err
@@ -273,6 +338,9 @@ func (c *churner) truncate() error {
 		size = c.rng.Int64N(fi.Size())
 	}
 	c.record("truncate %s to %d bytes", rel, size)
+	if err := c.changeFile(c.abs(rel), func(old []byte) []byte { return old[:size] }); err != nil {
+		return err
+	}
 	return os.Truncate(c.abs(rel), size)
 }
 
@@ -286,7 +354,7 @@ func (c *churner) replace() error {
 	tmp := filepath.Join(filepath.Dir(rel), "."+filepath.Base(rel)+".new")
 	b := c.content()
 	c.record("replace %s via %s (%d bytes)", rel, tmp, len(b))
-	if err := os.WriteFile(c.abs(tmp), b, 0o644); err != nil {
+	if err := c.writeFile(c.abs(tmp), b, 0o644); err != nil {
 		return err
 	}
 	return os.Rename(c.abs(tmp), c.abs(rel))
@@ -433,7 +501,7 @@ func (c *churner) symlink() error {
 	rel := filepath.Join(dir, c.fresh("l"))
 	target := c.target(dir)
 	c.record("symlink %s -> %s", rel, target)
-	return os.Symlink(target, c.abs(rel))
+	return c.symlinkTo(target, c.abs(rel))
 }
 
 // relink points an existing symlink elsewhere (remove, then symlink).
@@ -445,7 +513,7 @@ func (c *churner) relink() error {
 	if err := os.Remove(c.abs(rel)); err != nil {
 		return err
 	}
-	return os.Symlink(target, c.abs(rel))
+	return c.symlinkTo(target, c.abs(rel))
 }
 
 // retype replaces an entry by one of another type under the same name
@@ -462,14 +530,14 @@ func (c *churner) retype() error {
 		if err := os.Mkdir(c.abs(rel), 0o755); err != nil {
 			return err
 		}
-		return os.WriteFile(filepath.Join(c.abs(rel), c.fresh("f")), c.content(), 0o644)
+		return c.writeFile(filepath.Join(c.abs(rel), c.fresh("f")), c.content(), 0o644)
 	case r == 1 && len(dirs) > 1:
 		rel := c.pick(churnMovable(dirs))
 		c.record("retype folder %s -> file", rel)
 		if err := os.RemoveAll(c.abs(rel)); err != nil {
 			return err
 		}
-		return os.WriteFile(c.abs(rel), c.content(), 0o644)
+		return c.writeFile(c.abs(rel), c.content(), 0o644)
 	case r == 2 && len(files) > 0:
 		rel := c.pick(files)
 		target := c.target(filepath.Dir(rel))
@@ -477,7 +545,7 @@ func (c *churner) retype() error {
 		if err := os.Remove(c.abs(rel)); err != nil {
 			return err
 		}
-		return os.Symlink(target, c.abs(rel))
+		return c.symlinkTo(target, c.abs(rel))
 	}
 	return nil
 }

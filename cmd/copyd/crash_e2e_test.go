@@ -68,35 +68,90 @@ func writeVersion(t *testing.T, v *versions, work, src, rel string, rng *rand.Ra
 	}
 }
 
+// crashFound is what checkCrashed saw in a destination after a kill.
+type crashFound struct {
+	files, links int      // checked under their final names
+	temps        []string // temp files the kill left: the next start must remove them
+}
+
 // checkCrashed asserts that every file under its final name in dst is a
-// complete version its source had; it returns how many files it checked
-// and how many temp files the crash left.
-func checkCrashed(t *testing.T, v *versions, dst string, kill int) (files, temps int) {
+// complete version of its source (complete reports whether the source had
+// data, for the file's path rel) and, unless target is nil, that every
+// symlink points where a source symlink pointed (target nil: symlinks are
+// not looked at).
+func checkCrashed(t *testing.T, dst string, kill int, complete func(rel string, data []byte) bool, target func(string) bool) crashFound {
 	t.Helper()
+	var found crashFound
 	err := filepath.WalkDir(dst, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !d.Type().IsRegular() {
+		if err != nil || d.IsDir() {
 			return err
+		}
+		link := d.Type()&fs.ModeSymlink != 0
+		if !d.Type().IsRegular() && (!link || target == nil) {
+			return nil
 		}
 		rel, _ := filepath.Rel(dst, p)
 		rel = filepath.ToSlash(rel)
 		if tempname.Is(d.Name()) {
-			temps++
-			return nil // the next start must remove it
+			found.temps = append(found.temps, p)
+			return nil
 		}
-		files++
+		if link {
+			found.links++
+			to, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			if !target(to) {
+				t.Errorf("after kill %d: symlink %s -> %q: no source symlink ever had that target", kill, rel, to)
+			}
+			return nil
+		}
+		found.files++
 		data, err := os.ReadFile(p)
 		if err != nil {
 			return err
 		}
-		if !v.had(rel, data) {
-			t.Errorf("after kill %d: %s (%d bytes) is no complete version its source ever had", kill, rel, len(data))
+		if !complete(rel, data) {
+			t.Errorf("after kill %d: %s (%d bytes, sha256 %.8x) is no complete version its source ever had", kill, rel, len(data), sha256.Sum256(data))
 		}
 		return nil
 	})
 	if err != nil && !os.IsNotExist(err) {
 		t.Fatal(err)
 	}
-	return files, temps
+	return found
+}
+
+// crashKnobs returns the number of kills, from the variable killsVar (def
+// when unset), and the seed, from COPYD_CRASH_SEED (the clock when unset).
+func crashKnobs(t *testing.T, killsVar string, def int) (kills int, seed uint64) {
+	t.Helper()
+	kills = def
+	if s := os.Getenv(killsVar); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			t.Fatalf("%s=%q is not a positive number", killsVar, s)
+		}
+		kills = n
+	}
+	seed = uint64(time.Now().UnixNano())
+	if s := os.Getenv("COPYD_CRASH_SEED"); s != "" {
+		var err error
+		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
+			t.Fatalf("COPYD_CRASH_SEED=%q: want a seed (an unsigned integer)", s)
+		}
+	}
+	return kills, seed
+}
+
+// crash kills copyd with SIGKILL and waits for it to be gone.
+func (d *daemon) crash() {
+	d.t.Helper()
+	if err := d.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		d.t.Fatal(err)
+	}
+	<-d.done
 }
 
 // TestCrashLeavesOnlyCompleteFiles kills copyd with SIGKILL at random
@@ -107,18 +162,7 @@ func checkCrashed(t *testing.T, v *versions, dst string, kill int) (files, temps
 // kills (default 8 here; the full reliability run uses 50 or more).
 func TestCrashLeavesOnlyCompleteFiles(t *testing.T) {
 	t.Parallel()
-	kills := 8
-	if s := os.Getenv("COPYD_CRASH_KILLS"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			t.Fatalf("COPYD_CRASH_KILLS=%q is not a positive number", s)
-		}
-		kills = n
-	}
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("COPYD_CRASH_SEED"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
+	kills, seed := crashKnobs(t, "COPYD_CRASH_KILLS", 8)
 	t.Logf("seed %d (replay: COPYD_CRASH_SEED=%d go test -run TestCrashLeavesOnlyCompleteFiles ./cmd/copyd/)", seed, seed)
 	rng := rand.New(rand.NewPCG(seed, seed))
 	base, src, dst := dirs(t, nil)
@@ -152,14 +196,11 @@ func TestCrashLeavesOnlyCompleteFiles(t *testing.T) {
 			window = 400
 		}
 		time.Sleep(time.Duration(rng.IntN(window)) * time.Millisecond) // the moment of the crash: the workload, not synchronisation
-		if err := d.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		<-d.done
-		files, temps := checkCrashed(t, v, dst, k)
-		checked += files
-		leftTemps += temps
-		if temps > 0 {
+		d.crash()
+		found := checkCrashed(t, dst, k, v.had, nil)
+		checked += found.files
+		leftTemps += len(found.temps)
+		if len(found.temps) > 0 {
 			withTemps++
 		}
 	}
