@@ -8,7 +8,7 @@
 # Env: SEEDS=100 (churn seeds), KILLS=60 (kill -9s), CHURN_KILLS=30 (kill -9s
 # during churn), LOAD=200000 (files created while copyd runs), FUZZTIME=2m
 # (config fuzzing).
-# Needs root for the parts that mount a tmpfs, lower the inotify queue, use
+# Needs root for the parts that mount a tmpfs or a loop device, lower the inotify queue, use
 # a user namespace or run copyd as another user; they say so when skipped.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -20,12 +20,12 @@ step() { printf '\n== %s\n' "$*"; }
 
 step "churn ($SEEDS seeds), kill -9 ($KILLS kills, $CHURN_KILLS during churn), load ($LOAD files), faults and brakes with the real binary"
 COPYD_CHURN_SEEDS=$SEEDS COPYD_CRASH_KILLS=$KILLS COPYD_CRASH_CHURN_KILLS=$CHURN_KILLS COPYD_LOAD_FILES=$LOAD go test -race -count=1 -v -timeout 60m \
-  -run '^(TestChurn|TestCrashLeavesOnlyCompleteFiles|TestCrashDuringChurn|TestRunUnreadableFileIsRetried|TestRunWatchLimitDegraded|TestRunOverflowRescan|TestRunMissingSourceRoot|TestRunEmptiedSourceDeletesNothing|TestRunSIGTERMMidCopy|TestRunSlowWriterNeverPartial|TestRunBurstOf10000Files|TestRunLoad)$' \
+  -run '^(TestChurn|TestCrashLeavesOnlyCompleteFiles|TestCrashDuringChurn|TestRunUnreadableIsRetried|TestRunReadOnlyDestination|TestRunSourceUnmounted|TestRunFileReplacedByFolderMidCopy|TestHostile.*|TestRunWatchLimitDegraded|TestRunOverflowRescan|TestRunMissingSourceRoot|TestRunEmptiedSourceDeletesNothing|TestRunSIGTERMMidCopy|TestRunSlowWriterNeverPartial|TestRunBurstOf10000Files|TestRunLoad)$' \
   ./cmd/copyd/ | tee -a "$log" | grep -E '^(=== RUN|--- (PASS|FAIL|SKIP)|ok|FAIL)|kills|files written|skip' | grep -v '=== RUN' || true
 
-step "engine and watcher faults: full destination, races, grace, kernel overflow, watch limit, hostile trees"
+step "engine and watcher faults: full destination, races, grace, kernel overflow, watch limit, hostile trees, hard links"
 go test -race -count=1 -v -timeout 20m \
-  -run '^(TestDaemonPausesOnFullDestination|TestDaemonOlderCopyNeverWins|TestDaemonGraceAbortsCopies|TestDaemonDeleteBrakes|TestKernelOverflow|TestWatchLimitUserNamespace|TestOverflowHook|TestSync.*|TestCopy.*|TestSourceUnchanged|TestUnchangedSince)$' \
+  -run '^(TestDaemonPausesOnFullDestination|TestLinkIndex.*|TestDaemonOlderCopyNeverWins|TestDaemonGraceAbortsCopies|TestDaemonDeleteBrakes|TestKernelOverflow|TestWatchLimitUserNamespace|TestOverflowHook|TestSync.*|TestCopy.*|TestSourceUnchanged|TestUnchangedSince)$' \
   ./sync/ ./watcher/ | tee -a "$log" | grep -E '^(--- (FAIL|SKIP)|ok|FAIL)' || true
 
 step "config fuzzing ($FUZZTIME)"
