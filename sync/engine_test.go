@@ -383,6 +383,7 @@ func TestSyncDelete(t *testing.T) {
 		name    string
 		pair    func(p *config.Pair)
 		extras  map[string]string // written into the destination after the first copy
+		source  map[string]string // written into the source after the first copy
 		want    want
 		kept    []string // extras that must survive
 		removed []string // extras that must be gone
@@ -433,6 +434,18 @@ func TestSyncDelete(t *testing.T) {
 			removed: []string{"gone/.x.txt.copyd-0123456789abcdef.tmp", "gone/deep/.y.copyd-fedcba9876543210.tmp"},
 		},
 		{
+			// The same where the source has a file under the folder's
+			// name: without delete the folder stays (a type conflict).
+			name: "temps a crash left in a folder the source made a file are removed",
+			extras: map[string]string{
+				"gone/.x.copyd-0123456789abcdef.tmp": "stale", "gone/keep.txt": "kept",
+			},
+			source:  map[string]string{"gone": "a file now"},
+			want:    want{0, baseCount, 0, 0, 1}, // the file cannot replace the folder
+			kept:    []string{"gone/keep.txt"},
+			removed: []string{"gone/.x.copyd-0123456789abcdef.tmp"},
+		},
+		{
 			name:    "delete: true removes an extra symlink, not its target",
 			pair:    func(p *config.Pair) { p.Delete = true },
 			extras:  map[string]string{},
@@ -449,6 +462,7 @@ func TestSyncDelete(t *testing.T) {
 					tt.pair(&p)
 				}
 				writeTree(t, p.Destination, tt.extras)
+				writeTree(t, p.Source, tt.source)
 				if slices.Contains(tt.removed, "link-to-dir") {
 					symlink(t, "dir", filepath.Join(p.Destination, "link-to-dir"))
 				}

@@ -96,6 +96,11 @@ func (r *pairRun) scanDir(ctx context.Context, it dirItem, push func(dirItem)) {
 			continue
 		}
 		dst := de.info
+		if r.sweepTemps && dst != nil && dst.IsDir() && !src.IsDir() {
+			r.mu.Lock()
+			r.kept = append(r.kept, rel) // a folder the source has no more; see sweepKept
+			r.mu.Unlock()
+		}
 		switch {
 		case src.IsDir():
 			push(dirItem{rel: rel, src: src, dst: dst, parent: meta})
@@ -216,9 +221,10 @@ func (r *pairRun) noteExtras(dir string, left map[string]entry, meta *dirMeta) {
 	}
 }
 
-// sweepKept removes the temp files inside extra destination folders: a
-// crash may leave temps in a folder whose source then moved away, and
-// without delete (or with a brake holding) no scan looks inside it again.
+// sweepKept removes the temp files inside extra destination folders (and
+// folders where the source now has a file): a crash may leave temps in a
+// folder whose source then moved away, and without delete (or with a
+// brake holding) no scan looks inside it again.
 // They are removed before the folder is archived, too. Scans do this at
 // starts only: a folder kept for good would be walked at every rescan.
 func (r *pairRun) sweepKept(ctx context.Context) {
