@@ -13,8 +13,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 SEEDS=${SEEDS:-100} KILLS=${KILLS:-60} CHURN_KILLS=${CHURN_KILLS:-30} LOAD=${LOAD:-200000} FUZZTIME=${FUZZTIME:-2m}
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+log=$(mktemp "${TMPDIR:-/tmp}/copyd-reliability.XXXXXX.log") # kept: the whole output, for a failure's details
 start=$(date +%s)
 step() { printf '\n== %s\n' "$*"; }
 
@@ -36,4 +35,5 @@ failed=$(grep -c -- '--- FAIL' "$log" || true)
 skipped=$(grep -c -- '--- SKIP' "$log" || true)
 step "summary: $passed passed, $failed failed, $skipped skipped in $(( $(date +%s) - start )) s"
 grep -E 'kills \(|files written in' "$log" || true
+echo "whole output: $log"
 [ "$failed" = 0 ] && ! grep -q '^FAIL' "$log"

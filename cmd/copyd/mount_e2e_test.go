@@ -324,6 +324,14 @@ func watchFinalName(p string, old []byte, cur bigFile) *finalName {
 func (w *finalName) run() {
 	verified := map[uint64]bool{} // inodes of complete new versions
 	for {
+		// Once stopped, one more look: the final state may have come while
+		// the last look read the 256 MiB version.
+		stopping := false
+		select {
+		case <-w.stop:
+			stopping = true
+		default:
+		}
 		state, err := w.look(verified)
 		if err != nil && len(w.errs) < 10 {
 			w.errs = append(w.errs, err)
@@ -331,9 +339,11 @@ func (w *finalName) run() {
 		if state != "" && (len(w.seen) == 0 || w.seen[len(w.seen)-1] != state) {
 			w.seen = append(w.seen, state)
 		}
+		if stopping {
+			return
+		}
 		select {
 		case <-w.stop:
-			return
 		case <-time.After(time.Millisecond): // a look every millisecond
 		}
 	}
