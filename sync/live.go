@@ -107,7 +107,7 @@ type livePair struct {
 	finished []settled       // jobs done since the loop last looked
 	attempts map[string]int  // failed attempts per path, until one succeeds
 	dirty    map[string]bool // destination folders whose metadata must be set again
-	links    *linkIndex      // names of hard-linked source files
+	links    *linkIndex      // names of hard-linked source files; new at each serve
 
 	// loop
 	inflight map[settled]bool // by key()
@@ -207,6 +207,7 @@ func (lp *livePair) serve(ctx context.Context, ready func()) {
 	lp.again = make(map[settled]bool)
 	lp.scans = nil
 	lp.held = nil
+	lp.links = newLinkIndex(lp.log) // a new start may see another disk
 	lp.base = lp.newPass(lp.queue)
 
 	// What the source path names now: a disk unmounted from it or mounted
@@ -344,9 +345,9 @@ func (lp *livePair) onEvent(ev watcher.Event) {
 	}
 }
 
-// loop hands settled work to the pool until ctx ends or the source root
-// vanishes or is no longer root, the folder watched; then it waits for the
-// work it started.
+// loop hands settled work to the pool until ctx ends, or the source path
+// vanishes or names another folder than root, the one watched; then it
+// waits for the work it started.
 func (lp *livePair) loop(ctx context.Context, w *watcher.Watcher, root fs.FileInfo) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
