@@ -39,19 +39,32 @@ type churner struct {
 // churnStates is every state a churner gave a file or a symlink, in the
 // source or outside it (its subtrees move in), under any name: the hash of
 // each complete content, the empty one included (a write truncates or
-// creates the file first), and each symlink target. A file's content
-// during a single write is no state: no reader may take it for one.
+// creates the file first), and each symlink target.
+//
+// Apart from those, midWrite holds the states a file passes through inside
+// one write call: the kernel copies a write into the file page by page
+// and sets the size and mtime before the last page lands, so a reader
+// (any backup tool) can meet a prefix that ends on a page boundary and
+// find size and mtime unchanged after reading it. copyd's scans leave
+// files modified within the settle time alone, but a change's own copy,
+// which runs after the settle time, can meet the next write mid-call. Such
+// a state is counted apart, never taken for a copy's fault.
 type churnStates struct {
 	contents map[[sha256.Size]byte]bool
+	midWrite map[[sha256.Size]byte]bool
 	targets  map[string]bool
 }
 
 func newChurnStates() *churnStates {
-	return &churnStates{contents: map[[sha256.Size]byte]bool{}, targets: map[string]bool{}}
+	return &churnStates{contents: map[[sha256.Size]byte]bool{}, midWrite: map[[sha256.Size]byte]bool{}, targets: map[string]bool{}}
 }
 
 // had reports whether data is a content some file had.
 func (s *churnStates) had(data []byte) bool { return s.contents[sha256.Sum256(data)] }
+
+// hadMidWrite reports whether data is a state some file had inside a
+// write call (see churnStates).
+func (s *churnStates) hadMidWrite(data []byte) bool { return s.midWrite[sha256.Sum256(data)] }
 
 // saw records that a file holds b now.
 func (c *churner) saw(b []byte) {
@@ -60,10 +73,24 @@ func (c *churner) saw(b []byte) {
 	}
 }
 
-// writeFile is os.WriteFile, recording the two states it gives the file:
-// empty, then b.
+// sawWrite records the states a file that held old passes through while
+// one write call appends b to it: old plus the part of b that ends on
+// each page boundary.
+func (c *churner) sawWrite(old, b []byte) {
+	if c.states == nil {
+		return
+	}
+	const page = 4096
+	for end := page - len(old)%page; end < len(b); end += page {
+		c.states.midWrite[sha256.Sum256(append(slices.Clip(old), b[:end]...))] = true
+	}
+}
+
+// writeFile is os.WriteFile, recording the states it gives the file:
+// empty, then b (and b's page-aligned prefixes on the way).
 func (c *churner) writeFile(name string, b []byte, mode fs.FileMode) error {
 	c.saw(nil)
+	c.sawWrite(nil, b)
 	c.saw(b)
 	return os.WriteFile(name, b, mode)
 }
@@ -310,7 +337,10 @@ func (c *churner) appendTo() error {
 	}
 	b := c.content()
 	c.record("append %s (%d bytes)", rel, len(b))
-	if err := c.changeFile(c.abs(rel), func(old []byte) []byte { return append(old, b...) }); err != nil {
+	if err := c.changeFile(c.abs(rel), func(old []byte) []byte {
+		c.sawWrite(old, b)
+		return append(slices.Clip(old), b...)
+	}); err != nil {
 		return err
 	}
 	f, err := os.OpenFile(c.abs(rel), os.O_WRONLY|os.O_APPEND, 0)

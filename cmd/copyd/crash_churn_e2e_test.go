@@ -65,8 +65,8 @@ func TestCrashDuringChurn(t *testing.T) {
 	// destination keeps the folder by design, so the last start mirrors.
 	retyped := slices.ContainsFunc(cc.c.ops, func(op string) bool { return strings.Contains(op, " retype ") })
 	cc.converge(seed%2 == 0 || retyped)
-	t.Logf("%d kills (%d in an initial pass, %d during live copies) during %d churn ops: %d destination files and %d symlinks checked complete, %d temp files left by %d of the kills, all removed by the next start; converged; in %v",
-		kills, cc.inInitial, kills-cc.inInitial, len(cc.c.ops), cc.files, cc.links, cc.temps, cc.withTemps, time.Since(began).Round(time.Millisecond))
+	t.Logf("%d kills (%d in an initial pass, %d during live copies) during %d churn ops: %d destination files and %d symlinks checked complete (%d of the files held a state from inside a write call), %d temp files left by %d of the kills, all removed by the next start; converged; in %v",
+		kills, cc.inInitial, kills-cc.inInitial, len(cc.c.ops), cc.files, cc.links, cc.midWrite, cc.temps, cc.withTemps, time.Since(began).Round(time.Millisecond))
 }
 
 // crashChurn is the state of TestCrashDuringChurn across its rounds.
@@ -81,6 +81,7 @@ type crashChurn struct {
 	starts   map[int]int    // kill → the index of its round's first op
 
 	inInitial, files, links, temps, withTemps int
+	midWrite                                  int // files that held a state from inside a write call (see churnStates)
 }
 
 // round starts copyd (with --delete when mirror) and the churner, kills
@@ -135,7 +136,16 @@ func (cc *crashChurn) round(kill int, live, mirror bool) {
 		cc.fail(since, what, survived)
 	}
 	found := checkCrashed(t, cc.dst, kill,
-		func(_ string, data []byte) bool { return cc.c.states.had(data) },
+		func(_ string, data []byte) bool {
+			if cc.c.states.had(data) {
+				return true
+			}
+			if cc.c.states.hadMidWrite(data) {
+				cc.midWrite++
+				return true
+			}
+			return false
+		},
 		func(target string) bool { return cc.c.states.targets[target] })
 	cc.files += found.files
 	cc.links += found.links
