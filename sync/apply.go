@@ -78,11 +78,10 @@ func (r *pairRun) copyOne(ctx context.Context, rel string, src, dst fs.FileInfo,
 	var n int64
 	o := r.writeOptions(ctx, rel, dst, in)
 	handedOff := false
+	if !r.claim(rel) {
+		return false
+	}
 	if r.live != nil {
-		if !r.live.claim(rel) {
-			r.live.settle.AddWritten(rel)
-			return false
-		}
 		defer func() {
 			if !handedOff {
 				r.live.release(rel)
@@ -114,6 +113,17 @@ func (r *pairRun) copyOne(ctx context.Context, rel string, src, dst fs.FileInfo,
 		r.live.metrics.Copied(r.pair.Name, n, time.Since(start))
 	}
 	return true
+}
+
+// claim takes rel for this job's copy in the daemon, where a path is
+// copied by one job at a time; when another job holds it, rel is queued
+// again and claim returns false. One-shot runs take no claims.
+func (r *pairRun) claim(rel string) bool {
+	if r.live == nil || r.live.claim(rel) {
+		return true
+	}
+	r.live.settle.AddWritten(rel)
+	return false
 }
 
 // compareAndCopy compares contents (checksum: true) and copies only when
@@ -234,11 +244,10 @@ func (r *pairRun) symlinkUpToDate(rel string, dst fs.FileInfo) bool {
 
 // linkOne recreates the symlink rel with retries and records the outcome.
 func (r *pairRun) linkOne(ctx context.Context, rel string, dst fs.FileInfo, in *dirMeta) (copied bool) {
-	if r.live != nil { // one job per path, as in copyOne
-		if !r.live.claim(rel) {
-			r.live.settle.AddWritten(rel)
-			return false
-		}
+	if !r.claim(rel) {
+		return false
+	}
+	if r.live != nil {
 		defer r.live.release(rel)
 	}
 	o := r.writeOptions(ctx, rel, dst, in)

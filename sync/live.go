@@ -468,10 +468,8 @@ func (lp *livePair) loop(ctx context.Context, w *watcher.Watcher, root fs.FileIn
 		} else if changes.busyUntilNow() {
 			// A burst of work just ended.
 			lp.finishDirty(ctx)
-			if lp.braked.Load() && lp.rootBrake() == "" && lp.braked.CompareAndSwap(true, false) {
-				// The deletions refused meanwhile are due now.
-				lp.log.Info("the source has files again; deletions resume with a full rescan")
-				lp.settle.RescanAll()
+			if lp.braked.Load() && lp.rootBrake() == "" {
+				lp.releaseBrake()
 			}
 			if at := changes.idle(time.Now()); !at.IsZero() && summary == nil {
 				summary = time.NewTimer(time.Until(at))
@@ -859,14 +857,20 @@ func (lp *livePair) removeDest(ctx context.Context, r *pairRun, rel string) {
 		r.log.Debug("deletion refused", "path", rel)
 		return
 	}
-	if lp.braked.CompareAndSwap(true, false) {
-		r.log.Info("the source has files again; deletions resume with a full rescan")
-		lp.settle.RescanAll()
-	}
+	lp.releaseBrake()
 	if r.retry(ctx, "delete", rel, func() error { return r.removeExtra(ctx, rel, dst.IsDir()) }) {
 		r.progress.Deleted.Add(1)
 		r.log.Debug("deleted", "path", rel)
 		lp.markDirty(parentRel(rel))
+	}
+}
+
+// releaseBrake ends a delete-brake episode, if one holds: the deletions
+// refused meanwhile are due, so the whole tree is rescanned.
+func (lp *livePair) releaseBrake() {
+	if lp.braked.CompareAndSwap(true, false) {
+		lp.log.Info("the source has files again; deletions resume with a full rescan")
+		lp.settle.RescanAll()
 	}
 }
 

@@ -30,10 +30,8 @@ func (r *pairRun) scanDir(ctx context.Context, it dirItem, push func(dirItem)) {
 	if err != nil {
 		if errIsNotExist(err) {
 			r.log.Debug("source folder vanished", "path", it.rel)
-			if r.sweepTemps && it.dst != nil && it.dst.IsDir() {
-				r.mu.Lock()
-				r.kept = append(r.kept, it.rel) // an extra folder now; see sweepKept
-				r.mu.Unlock()
+			if it.dst != nil && it.dst.IsDir() {
+				r.keep(it.rel) // an extra folder now
 			}
 			return
 		}
@@ -96,10 +94,8 @@ func (r *pairRun) scanDir(ctx context.Context, it dirItem, push func(dirItem)) {
 			continue
 		}
 		dst := de.info
-		if r.sweepTemps && dst != nil && dst.IsDir() && !src.IsDir() {
-			r.mu.Lock()
-			r.kept = append(r.kept, rel) // a folder the source has no more; see sweepKept
-			r.mu.Unlock()
+		if dst != nil && dst.IsDir() && !src.IsDir() {
+			r.keep(rel) // a folder the source has no more
 		}
 		switch {
 		case src.IsDir():
@@ -193,13 +189,8 @@ func (r *pairRun) noteExtras(dir string, left map[string]entry, meta *dirMeta) {
 	for name, e := range left {
 		rel := relJoin(dir, name)
 		if tempname.Is(name) {
-			if !r.dryRun {
-				if err := os.Remove(r.dstPath(rel)); err != nil && !errIsNotExist(err) {
-					r.log.Warn("stale temp file not removed", "path", rel, "err", err)
-				} else {
-					meta.changed.Store(true)
-					r.log.Debug("stale temp file removed", "path", rel)
-				}
+			if !r.dryRun && r.staleTempGone(rel, os.Remove(r.dstPath(rel))) {
+				meta.changed.Store(true)
 			}
 			continue
 		}
@@ -207,10 +198,8 @@ func (r *pairRun) noteExtras(dir string, left map[string]entry, meta *dirMeta) {
 		if r.excl.excluded(rel, isDir) {
 			continue
 		}
-		if isDir && r.sweepTemps {
-			r.mu.Lock()
-			r.kept = append(r.kept, rel)
-			r.mu.Unlock()
+		if isDir {
+			r.keep(rel)
 		}
 		if !r.pair.Delete {
 			continue
@@ -219,6 +208,28 @@ func (r *pairRun) noteExtras(dir string, left map[string]entry, meta *dirMeta) {
 		r.extras = append(r.extras, extra{rel: rel, isDir: isDir, in: meta})
 		r.mu.Unlock()
 	}
+}
+
+// keep notes the destination folder rel, which the source lacks or has as
+// a file, for sweepKept when this pass sweeps.
+func (r *pairRun) keep(rel string) {
+	if !r.sweepTemps {
+		return
+	}
+	r.mu.Lock()
+	r.kept = append(r.kept, rel)
+	r.mu.Unlock()
+}
+
+// staleTempGone logs what became of the stale temp file rel, whose removal
+// returned err, and reports whether it is gone.
+func (r *pairRun) staleTempGone(rel string, err error) bool {
+	if err != nil && !errIsNotExist(err) {
+		r.log.Warn("stale temp file not removed", "path", rel, "err", err)
+		return false
+	}
+	r.log.Debug("stale temp file removed", "path", rel)
+	return true
 }
 
 // sweepKept removes the temp files inside extra destination folders (and
@@ -237,11 +248,7 @@ func (r *pairRun) sweepKept(ctx context.Context) {
 				return nil // an unreadable folder is skipped; the walk goes on
 			}
 			rel, _ := filepath.Rel(r.pair.Destination, p)
-			if err := removeFile(p); err != nil && !errIsNotExist(err) {
-				r.log.Warn("stale temp file not removed", "path", filepath.ToSlash(rel), "err", err)
-			} else {
-				r.log.Debug("stale temp file removed", "path", filepath.ToSlash(rel))
-			}
+			r.staleTempGone(filepath.ToSlash(rel), removeFile(p))
 			return nil
 		})
 		if err != nil && ctx.Err() == nil {
