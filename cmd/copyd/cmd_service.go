@@ -156,11 +156,7 @@ func serviceInstall(configFile, user string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "copyd: could not install the service (%v)\n", err)
 		return exitFailed
 	}
-	where := serviceFile
-	if where == "" {
-		where = "the " + serviceName + " service"
-	}
-	fmt.Fprintf(stdout, "installed %s; it starts at boot and restarts after a failure\n", where)
+	fmt.Fprintf(stdout, "installed %s; it starts at boot and restarts after a failure\n", serviceWhere())
 	fmt.Fprintf(stdout, "  runs:  %s\n", commandLine(sc.Executable, sc.Arguments))
 	if user != "" {
 		fmt.Fprintf(stdout, "  as:    %s\n", user)
@@ -295,11 +291,7 @@ func serviceUninstall(s service.Service, state serviceState, stdout, stderr io.W
 		fmt.Fprintf(stderr, "copyd: could not uninstall the service (%v)\n", err)
 		return exitFailed
 	}
-	where := serviceFile
-	if where == "" {
-		where = "the " + serviceName + " service"
-	}
-	fmt.Fprintf(stdout, "removed %s; the config file and the backups stay\n", where)
+	fmt.Fprintf(stdout, "removed %s; the config file and the backups stay\n", serviceWhere())
 	return exitOK
 }
 
@@ -357,4 +349,13 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// serviceWhere names what install writes: the unit file where copyd knows
+// it, else the service.
+func serviceWhere() string {
+	if serviceFile == "" {
+		return "the " + serviceName + " service"
+	}
+	return serviceFile
 }
