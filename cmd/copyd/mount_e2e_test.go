@@ -257,10 +257,7 @@ func TestRunSourceUnmounted(t *testing.T) {
 		"del.txt":   "delete me",
 		"dir/a.txt": "a",
 	})
-	d := runPaths(t, src, dst, "--delete")
-	d.converge(src, dst)
-	before := treetest.List(t, dst)
-	delete(before, ".")
+	d, before := runMirrored(t, src, dst)
 
 	// copyd holds no file open in the source, so a plain umount works; if
 	// it is busy, copyd keeps something open there, which is a finding.

@@ -57,45 +57,37 @@ func TestRunCreate(t *testing.T) {
 
 func TestRunModifySameSize(t *testing.T) {
 	t.Parallel()
-	t.Run("new mtime", func(t *testing.T) {
-		t.Parallel()
-		_, src, dst := dirs(t, map[string]string{"f.txt": "aaaa"})
-		d := runPaths(t, src, dst)
-		d.converge(src, dst)
-		p := filepath.Join(src, "f.txt")
-		before, err := os.Stat(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		write(t, p, "bbbb")
+	tests := []struct {
+		name  string
+		mtime func(before time.Time) time.Time // the mtime the rewrite ends with
+	}{
 		// The rewrite may land in the same kernel clock tick as the
 		// original; an explicit later mtime makes the change visible to a
 		// size-and-mtime comparison too, which this case is not about.
-		later := before.ModTime().Add(time.Second)
-		if err := os.Chtimes(p, later, later); err != nil {
-			t.Fatal(err)
-		}
-		d.finish(src, dst)
-	})
-	t.Run("mtime restored", func(t *testing.T) {
-		// Same size and the old mtime restored (as cp -p, tar -x or
-		// touch -r do): only the change event tells copyd the content
-		// changed.
-		t.Parallel()
-		_, src, dst := dirs(t, map[string]string{"f.txt": "aaaa"})
-		d := runPaths(t, src, dst)
-		d.converge(src, dst)
-		p := filepath.Join(src, "f.txt")
-		before, err := os.Stat(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		write(t, p, "bbbb")
-		if err := os.Chtimes(p, before.ModTime(), before.ModTime()); err != nil {
-			t.Fatal(err)
-		}
-		d.finish(src, dst)
-	})
+		{"new mtime", func(before time.Time) time.Time { return before.Add(time.Second) }},
+		// Same size and the old mtime restored (as cp -p, tar -x or touch
+		// -r do): only the change event tells copyd the content changed.
+		{"mtime restored", func(before time.Time) time.Time { return before }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, src, dst := dirs(t, map[string]string{"f.txt": "aaaa"})
+			d := runPaths(t, src, dst)
+			d.converge(src, dst)
+			p := filepath.Join(src, "f.txt")
+			before, err := os.Stat(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			write(t, p, "bbbb")
+			mtime := tt.mtime(before.ModTime())
+			if err := os.Chtimes(p, mtime, mtime); err != nil {
+				t.Fatal(err)
+			}
+			d.finish(src, dst)
+		})
+	}
 }
 
 func TestRunAppend(t *testing.T) {
@@ -722,10 +714,7 @@ func TestRunMissingSourceRoot(t *testing.T) {
 		"del.txt":   "delete me",
 		"dir/a.txt": "a",
 	})
-	d := runPaths(t, src, dst, "--delete")
-	d.converge(src, dst)
-	before := treetest.List(t, dst)
-	delete(before, ".")
+	d, before := runMirrored(t, src, dst)
 
 	away := filepath.Join(base, "away")
 	rename(t, src, away)
@@ -743,10 +732,7 @@ func TestRunEmptiedSourceDeletesNothing(t *testing.T) {
 	t.Parallel()
 	tree := map[string]string{"data/a.txt": "a", "data/b/c.txt": "c"}
 	base, src, dst := dirs(t, tree)
-	d := runPaths(t, src, dst, "--delete")
-	d.converge(src, dst)
-	before := treetest.List(t, dst)
-	delete(before, ".")
+	d, before := runMirrored(t, src, dst)
 
 	// One rename empties the source at once; removing the files one by one
 	// would let copyd see a source that is merely shrinking.

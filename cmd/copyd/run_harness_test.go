@@ -191,6 +191,18 @@ func runPaths(t *testing.T, src, dst string, flags ...string) *daemon {
 	return d
 }
 
+// runMirrored starts copyd with --delete on src and dst, waits until dst
+// matches, and returns dst's entries below its root, for
+// treetest.AssertUnchanged once the source is gone or empty.
+func runMirrored(t *testing.T, src, dst string) (*daemon, map[string]treetest.Entry) {
+	t.Helper()
+	d := runPaths(t, src, dst, "--delete")
+	d.converge(src, dst)
+	before := treetest.List(t, dst)
+	delete(before, ".")
+	return d, before
+}
+
 func (d *daemon) exited() bool {
 	select {
 	case <-d.done:
