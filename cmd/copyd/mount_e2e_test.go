@@ -443,18 +443,7 @@ func TestRunFileReplacedByFolderMidCopy(t *testing.T) {
 	})
 	since := d.mark()
 	rename(t, filepath.Join(base, "big.bin"), filepath.Join(src, "big.bin"))
-	midCopy := false
-	d.waitFor(time.Minute, func() error {
-		temps, err := treetest.Temps(dst)
-		if err != nil {
-			return err
-		}
-		if len(temps) > 0 {
-			midCopy = true
-			return nil
-		}
-		return sameStat(src, dst, []string{"big.bin"}) // done before we looked: still a valid run
-	})
+	midCopy := d.waitCopying(src, dst, []string{"big.bin"})
 	remove(t, filepath.Join(src, "big.bin"))
 	rename(t, filepath.Join(base, "folder"), filepath.Join(src, "big.bin"))
 	t.Logf("file replaced by a folder with its copy under way: %v", midCopy)

@@ -590,6 +590,25 @@ func (f bigFile) check(p string) error {
 	return nil
 }
 
+// waitCopying waits until a copy into dst has a temp file (true), or the
+// names are all in dst already, their copies done before a look (false:
+// still a valid run, with nothing under way).
+func (d *daemon) waitCopying(src, dst string, names []string) (midCopy bool) {
+	d.t.Helper()
+	d.waitFor(time.Minute, func() error {
+		temps, err := treetest.Temps(dst)
+		if err != nil {
+			return err
+		}
+		if len(temps) > 0 {
+			midCopy = true
+			return nil
+		}
+		return sameStat(src, dst, names)
+	})
+	return midCopy
+}
+
 // sameStat returns nil if each of names has the same size, mtime and mode
 // in src and dst: a cheap test to poll before comparing contents once.
 func sameStat(src, dst string, names []string) error {
@@ -631,18 +650,7 @@ func TestRunSIGTERMMidCopy(t *testing.T) {
 	for _, name := range names {
 		rename(t, filepath.Join(base, name), filepath.Join(src, name))
 	}
-	midCopy := false
-	d.waitFor(time.Minute, func() error {
-		temps, err := treetest.Temps(dst)
-		if err != nil {
-			return err
-		}
-		if len(temps) > 0 {
-			midCopy = true
-			return nil
-		}
-		return sameStat(src, dst, names) // all done before we looked: still a valid run
-	})
+	midCopy := d.waitCopying(src, dst, names)
 	t.Logf("SIGTERM with a copy under way: %v", midCopy)
 	d.stopOK(syscall.SIGTERM)
 	assertNoTemps(t, dst)
