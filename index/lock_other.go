@@ -1,0 +1,11 @@
+//go:build !unix
+
+package index
+
+// lockFile is a no-op where flock is missing (Windows): there, one copyd
+// per destination is not enforced.
+type lockFile struct{}
+
+func takeLock(string) (*lockFile, error) { return &lockFile{}, nil }
+
+func (*lockFile) release() {}

@@ -1,0 +1,169 @@
+package index
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+)
+
+// readStmts are the prepared queries of the read connections.
+type readStmts struct {
+	dir, get, byIno, failures *sql.Stmt
+}
+
+func (s *readStmts) prepare(db *sql.DB) error {
+	var err error
+	prep := func(q string) *sql.Stmt {
+		if err != nil {
+			return nil
+		}
+		var st *sql.Stmt
+		st, err = db.Prepare(q)
+		return st
+	}
+	s.dir = prep(`SELECT e.name, e.rec FROM entries e JOIN dirs d ON e.dir = d.id WHERE d.path = ?`)
+	s.get = prep(`SELECT e.rec FROM entries e JOIN dirs d ON e.dir = d.id WHERE d.path = ? AND e.name = ?`)
+	s.byIno = prep(`SELECT d.path, e.name, e.rec FROM entries e JOIN dirs d ON e.dir = d.id WHERE e.ino = ?`)
+	s.failures = prep(`SELECT path, op, err, since, last, attempts FROM failures ORDER BY since`)
+	return err
+}
+
+func (s *readStmts) close() {
+	for _, st := range []*sql.Stmt{s.dir, s.get, s.byIno, s.failures} {
+		if st != nil {
+			st.Close()
+		}
+	}
+}
+
+// Dir returns the records of the entries of folder rel ("" for the root),
+// by name; nil when there are none (or the index is broken).
+func (db *DB) Dir(ctx context.Context, rel string) map[string]Record {
+	if db.broken.Load() {
+		return nil
+	}
+	rows, err := db.reads.dir.QueryContext(ctxOrBackground(ctx), []byte(rel))
+	if err != nil {
+		db.noteErr(err)
+		return nil
+	}
+	defer rows.Close()
+	var out map[string]Record
+	var name, rec []byte
+	for rows.Next() {
+		if err := rows.Scan(&name, &rec); err != nil {
+			db.noteErr(err)
+			return nil
+		}
+		r, err := decodeRecord(rec)
+		if err != nil {
+			db.noteErr(err)
+			return nil
+		}
+		if out == nil {
+			out = make(map[string]Record)
+		}
+		out[string(name)] = r
+	}
+	db.noteErr(rows.Err())
+	return out
+}
+
+// Get returns the record of rel; ok is false when there is none.
+func (db *DB) Get(ctx context.Context, rel string) (rec Record, ok bool) {
+	if db.broken.Load() || rel == "" {
+		return Record{}, false
+	}
+	dir, name := split(rel)
+	var b []byte
+	err := db.reads.get.QueryRowContext(ctxOrBackground(ctx), []byte(dir), []byte(name)).Scan(&b)
+	if err != nil {
+		if !errors.Is(err, sql.ErrNoRows) {
+			db.noteErr(err)
+		}
+		return Record{}, false
+	}
+	rec, err = decodeRecord(b)
+	if err != nil {
+		db.noteErr(err)
+		return Record{}, false
+	}
+	return rec, true
+}
+
+// PathRecord is a record with its destination path.
+type PathRecord struct {
+	Path string
+	Record
+}
+
+// ByInode returns the records whose source was the entry dev:ino.
+func (db *DB) ByInode(ctx context.Context, dev, ino uint64) []PathRecord {
+	if db.broken.Load() {
+		return nil
+	}
+	rows, err := db.reads.byIno.QueryContext(ctxOrBackground(ctx), int64(ino))
+	if err != nil {
+		db.noteErr(err)
+		return nil
+	}
+	defer rows.Close()
+	var out []PathRecord
+	for rows.Next() {
+		var dir, name, b []byte
+		if err := rows.Scan(&dir, &name, &b); err != nil {
+			db.noteErr(err)
+			return nil
+		}
+		r, err := decodeRecord(b)
+		if err != nil || r.Src.Dev != dev {
+			continue
+		}
+		p := string(name)
+		if len(dir) > 0 {
+			p = string(dir) + "/" + p
+		}
+		out = append(out, PathRecord{Path: p, Record: r})
+	}
+	db.noteErr(rows.Err())
+	return out
+}
+
+// Failure is a path that failed, as the index keeps it across restarts.
+type Failure struct {
+	Path     string
+	Op       string
+	Err      string
+	Since    time.Time // the first failure of this episode
+	Last     time.Time
+	Attempts int
+}
+
+// Failures returns the paths that failed and have not succeeded since,
+// oldest first.
+func (db *DB) Failures(ctx context.Context) []Failure {
+	if db.broken.Load() {
+		return nil
+	}
+	rows, err := db.reads.failures.QueryContext(ctxOrBackground(ctx))
+	if err != nil {
+		db.noteErr(err)
+		return nil
+	}
+	defer rows.Close()
+	var out []Failure
+	for rows.Next() {
+		var f Failure
+		var p []byte
+		var since, last int64
+		if err := rows.Scan(&p, &f.Op, &f.Err, &since, &last, &f.Attempts); err != nil {
+			db.noteErr(err)
+			return nil
+		}
+		f.Path, f.Since, f.Last = string(p), time.Unix(0, since), time.Unix(0, last)
+		out = append(out, f)
+	}
+	db.noteErr(rows.Err())
+	return out
+}

@@ -1,0 +1,360 @@
+package index
+
+import (
+	"context"
+	"database/sql"
+	"path"
+	"time"
+)
+
+type opKind uint8
+
+const (
+	opPut opKind = iota
+	opDelete
+	opMove
+	opFail
+	opSucceeded
+	opBarrier
+)
+
+// op is one write waiting for the writer.
+type op struct {
+	kind opKind
+	rel  string // the destination path (slash-separated, relative)
+	to   string // opMove: the new path
+	rec  Record
+	fail Failure
+	done chan struct{} // opBarrier: closed once everything before it is committed
+}
+
+// maxBatch bounds the writes of one transaction.
+const maxBatch = 8192
+
+// Put records rec as what the destination holds under rel, replacing any
+// record there. It blocks only while the writer's queue is full.
+func (db *DB) Put(rel string, rec Record) { db.send(op{kind: opPut, rel: rel, rec: rec}) }
+
+// Delete forgets rel and, when it is a folder, everything below it.
+func (db *DB) Delete(rel string) { db.send(op{kind: opDelete, rel: rel}) }
+
+// Move moves the record of from, and of everything below it, to to; what
+// was recorded under to is forgotten first (a rename over it).
+func (db *DB) Move(from, to string) { db.send(op{kind: opMove, rel: from, to: to}) }
+
+// Fail records a failure of rel (see [DB.Failures]); the first one's time
+// is kept as Since.
+func (db *DB) Fail(rel, opName, errText string, at time.Time) {
+	db.send(op{kind: opFail, rel: rel, fail: Failure{Path: rel, Op: opName, Err: errText, Since: at, Last: at}})
+}
+
+// Succeeded forgets the failures of rel.
+func (db *DB) Succeeded(rel string) { db.send(op{kind: opSucceeded, rel: rel}) }
+
+// Flush returns once every write made before it is committed, or ctx ends.
+func (db *DB) Flush(ctx context.Context) {
+	done := make(chan struct{})
+	db.send(op{kind: opBarrier, done: done})
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
+func (db *DB) send(o op) {
+	defer func() {
+		if recover() != nil && o.done != nil { // closed: nothing more is written
+			close(o.done)
+		}
+	}()
+	db.ops <- o
+}
+
+// discard is the writer of a read-only database.
+func (db *DB) discard() {
+	defer close(db.done)
+	db.drain()
+}
+
+// drain takes the queued writes without writing them.
+func (db *DB) drain() {
+	for o := range db.ops {
+		if o.done != nil {
+			close(o.done)
+		}
+	}
+}
+
+// writer commits the queued writes in batches: whatever queued up while the
+// last transaction ran goes into the next one.
+func (db *DB) writer() {
+	defer close(db.done)
+	ctx := context.Background()
+	conn, err := db.write.Conn(ctx)
+	if err != nil {
+		db.noteErr(err)
+		db.drain()
+		return
+	}
+	defer conn.Close()
+	w := &batchWriter{db: db, conn: conn, dirs: make(map[string]int64)}
+	if err := w.prepare(ctx); err != nil {
+		db.noteErr(err)
+		db.log.Error("index not written: cannot prepare its statements", "index", db.path, "err", err)
+		db.drain()
+		return
+	}
+	defer w.close()
+	for first := range db.ops {
+		batch := append(make([]op, 0, 64), first)
+	collect:
+		for len(batch) < maxBatch {
+			select {
+			case o, ok := <-db.ops:
+				if !ok {
+					break collect
+				}
+				batch = append(batch, o)
+			default:
+				break collect
+			}
+		}
+		w.commit(ctx, batch)
+	}
+}
+
+// batchWriter applies ops on the writer's connection.
+type batchWriter struct {
+	db   *DB
+	conn *sql.Conn
+	dirs map[string]int64 // folder path → id, as far as known
+
+	put, del, dirID, newDir, getRec, fail, unfail *sql.Stmt
+	delTree, delDirs, moveDirs                    *sql.Stmt
+}
+
+func (w *batchWriter) prepare(ctx context.Context) error {
+	for _, s := range []struct {
+		st  **sql.Stmt
+		sql string
+	}{
+		{&w.put, `INSERT OR REPLACE INTO entries (dir, name, ino, rec) VALUES (?, ?, ?, ?)`},
+		{&w.del, `DELETE FROM entries WHERE dir = ? AND name = ?`},
+		{&w.dirID, `SELECT id FROM dirs WHERE path = ?`},
+		{&w.newDir, `INSERT INTO dirs (path) VALUES (?)`},
+		{&w.getRec, `SELECT rec FROM entries WHERE dir = ? AND name = ?`},
+		{&w.fail, `INSERT INTO failures (path, op, err, since, last, attempts) VALUES (?, ?, ?, ?, ?, 1)
+			ON CONFLICT (path) DO UPDATE SET op = excluded.op, err = excluded.err, last = excluded.last, attempts = attempts + 1`},
+		{&w.unfail, `DELETE FROM failures WHERE path = ?`},
+		// Folders below a path: "p/" <= path < "p0" ('0' follows '/').
+		{&w.delTree, `DELETE FROM entries WHERE dir IN (SELECT id FROM dirs WHERE path = ? OR (path >= ? AND path < ?))`},
+		{&w.delDirs, `DELETE FROM dirs WHERE path = ? OR (path >= ? AND path < ?)`},
+		{&w.moveDirs, `UPDATE dirs SET path = CAST(? || substr(path, ?) AS BLOB) WHERE path = ? OR (path >= ? AND path < ?)`},
+	} {
+		st, err := w.conn.PrepareContext(ctx, s.sql)
+		if err != nil {
+			return err
+		}
+		*s.st = st
+	}
+	return nil
+}
+
+func (w *batchWriter) close() {
+	for _, st := range []*sql.Stmt{w.put, w.del, w.dirID, w.newDir, w.getRec, w.fail, w.unfail, w.delTree, w.delDirs, w.moveDirs} {
+		if st != nil {
+			st.Close()
+		}
+	}
+}
+
+// commit applies one batch in one transaction. An error drops the batch
+// (a lost record costs a comparison later, never data) and is logged.
+func (w *batchWriter) commit(ctx context.Context, batch []op) {
+	var barriers []chan struct{}
+	defer func() {
+		for _, b := range barriers {
+			close(b)
+		}
+	}()
+	if w.db.broken.Load() {
+		for _, o := range batch {
+			if o.done != nil {
+				barriers = append(barriers, o.done)
+			}
+		}
+		return
+	}
+	if _, err := w.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		w.failed(err, batch, &barriers)
+		return
+	}
+	for _, o := range batch {
+		if o.kind == opBarrier {
+			barriers = append(barriers, o.done)
+			continue
+		}
+		if err := w.apply(ctx, o); err != nil {
+			_, _ = w.conn.ExecContext(ctx, "ROLLBACK")
+			clear(w.dirs) // ids made in the rolled-back transaction are gone
+			w.failed(err, batch, &barriers)
+			return
+		}
+	}
+	if _, err := w.conn.ExecContext(ctx, "COMMIT"); err != nil {
+		_, _ = w.conn.ExecContext(ctx, "ROLLBACK")
+		clear(w.dirs)
+		w.failed(err, nil, &barriers)
+	}
+}
+
+func (w *batchWriter) failed(err error, batch []op, barriers *[]chan struct{}) {
+	for _, o := range batch {
+		if o.kind == opBarrier {
+			*barriers = append(*barriers, o.done)
+		}
+	}
+	w.db.noteErr(err)
+	if !w.db.broken.Load() {
+		w.db.log.Warn("index writes lost; the paths concerned are compared in full next time", "index", w.db.path, "err", err)
+	}
+}
+
+func (w *batchWriter) apply(ctx context.Context, o op) error {
+	switch o.kind {
+	case opPut:
+		dir, name := split(o.rel)
+		id, err := w.dir(ctx, dir, true)
+		if err != nil {
+			return err
+		}
+		_, err = w.put.ExecContext(ctx, id, []byte(name), int64(o.rec.Src.Ino), o.rec.encode())
+		return err
+	case opDelete:
+		return w.delete(ctx, o.rel)
+	case opMove:
+		return w.move(ctx, o.rel, o.to)
+	case opFail:
+		f := o.fail
+		_, err := w.fail.ExecContext(ctx, []byte(f.Path), f.Op, f.Err, f.Since.UnixNano(), f.Last.UnixNano())
+		return err
+	case opSucceeded:
+		_, err := w.unfail.ExecContext(ctx, []byte(o.rel))
+		return err
+	}
+	return nil
+}
+
+// dir returns the id of folder rel, making one when make is set; 0 when
+// there is none.
+func (w *batchWriter) dir(ctx context.Context, rel string, make bool) (int64, error) {
+	if id, ok := w.dirs[rel]; ok {
+		return id, nil
+	}
+	var id int64
+	err := w.dirID.QueryRowContext(ctx, []byte(rel)).Scan(&id)
+	switch {
+	case err == sql.ErrNoRows && !make:
+		return 0, nil
+	case err == sql.ErrNoRows:
+		res, err := w.newDir.ExecContext(ctx, []byte(rel))
+		if err != nil {
+			return 0, err
+		}
+		if id, err = res.LastInsertId(); err != nil {
+			return 0, err
+		}
+	case err != nil:
+		return 0, err
+	}
+	w.dirs[rel] = id
+	return id, nil
+}
+
+func (w *batchWriter) delete(ctx context.Context, rel string) error {
+	dir, name := split(rel)
+	id, err := w.dir(ctx, dir, false)
+	if err != nil {
+		return err
+	}
+	if id != 0 {
+		if _, err := w.del.ExecContext(ctx, id, []byte(name)); err != nil {
+			return err
+		}
+	}
+	if rel == "" {
+		return nil
+	}
+	lo, hi := below(rel)
+	if _, err := w.delTree.ExecContext(ctx, []byte(rel), lo, hi); err != nil {
+		return err
+	}
+	res, err := w.delDirs.ExecContext(ctx, []byte(rel), lo, hi)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		clear(w.dirs)
+	}
+	return nil
+}
+
+func (w *batchWriter) move(ctx context.Context, from, to string) error {
+	if from == to || from == "" || to == "" {
+		return nil
+	}
+	if err := w.delete(ctx, to); err != nil {
+		return err
+	}
+	fdir, fname := split(from)
+	fid, err := w.dir(ctx, fdir, false)
+	if err != nil || fid == 0 {
+		return err
+	}
+	var rec []byte
+	err = w.getRec.QueryRowContext(ctx, fid, []byte(fname)).Scan(&rec)
+	if err == sql.ErrNoRows {
+		return nil // nothing recorded: nothing to move
+	}
+	if err != nil {
+		return err
+	}
+	r, err := decodeRecord(rec)
+	if err != nil {
+		return err
+	}
+	tdir, tname := split(to)
+	tid, err := w.dir(ctx, tdir, true)
+	if err != nil {
+		return err
+	}
+	if _, err := w.put.ExecContext(ctx, tid, []byte(tname), int64(r.Src.Ino), rec); err != nil {
+		return err
+	}
+	if _, err := w.del.ExecContext(ctx, fid, []byte(fname)); err != nil {
+		return err
+	}
+	lo, hi := below(from)
+	res, err := w.moveDirs.ExecContext(ctx, []byte(to), len(from)+1, []byte(from), lo, hi)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		clear(w.dirs)
+	}
+	return nil
+}
+
+// split returns the folder and the name of a relative path.
+func split(rel string) (dir, name string) {
+	dir, name = path.Split(rel)
+	if dir != "" {
+		dir = dir[:len(dir)-1]
+	}
+	return dir, name
+}
+
+// below returns the bounds of the folder paths strictly below rel.
+func below(rel string) (lo, hi []byte) {
+	return []byte(rel + "/"), []byte(rel + "0")
+}
