@@ -82,7 +82,7 @@ func TestParseBad(t *testing.T) {
 			"config.yaml:2: pairs[0].src: unknown key; did you mean source?\n" +
 				"config.yaml:2: pairs[0].source: no folder given; set it to the folder to copy", ErrUnknownKey},
 		{"unknown key without a near miss", []string{"src/"}, "color: blue\n" + okPair,
-			"config.yaml:1: color: unknown key; remove it or use one of workers, settle, max_delay, rescan, log, status, pairs", ErrUnknownKey},
+			"config.yaml:1: color: unknown key; remove it or use one of workers, settle, max_delay, rescan, state_dir, log, status, pairs", ErrUnknownKey},
 		{"pair key at top level", []string{"src/"}, "exclude: [\"*.tmp\"]\n" + okPair,
 			"config.yaml:1: exclude: unknown key at the top level; exclude belongs to a pair, so move it into an item under pairs:", ErrUnknownKey},
 

@@ -24,6 +24,8 @@ type Config struct {
 	Settle   time.Duration // quiet time after the last event before a file is copied
 	MaxDelay time.Duration // a file that keeps changing is copied at least this often
 	Rescan   time.Duration // periodic full rescan; 0 turns it off
+	// StateDir holds each pair's index (what copyd wrote): absolute.
+	StateDir string
 	Log      Log
 	Status   Status
 	Pairs    []Pair

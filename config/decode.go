@@ -40,6 +40,8 @@ func (d *decoder) config(root *yaml.Node) *Config {
 			d.duration(key, v, &c.MaxDelay)
 		case "rescan":
 			d.duration(key, v, &c.Rescan)
+		case "state_dir":
+			d.str(key, v, &c.StateDir)
 		case "log":
 			d.fields(key, v, logKeys, func(key string, v *yaml.Node) {
 				switch key {

@@ -25,6 +25,9 @@ func applyDefaults(c *Config, set map[string]bool) {
 	if !set["rescan"] {
 		c.Rescan = DefaultRescan
 	}
+	if !set["state_dir"] {
+		c.StateDir = DefaultStateDir()
+	}
 	if !set["log.level"] {
 		c.Log.Level = "info"
 	}

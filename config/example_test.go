@@ -45,6 +45,7 @@ func TestExampleConfig(t *testing.T) {
 		Settle:   250 * time.Millisecond,
 		MaxDelay: 10 * time.Second,
 		Rescan:   time.Hour,
+		StateDir: DefaultStateDir(),
 		Log:      Log{Level: "info", Format: "text"},
 		Status:   Status{Listen: "127.0.0.1:9471"},
 		Pairs: []Pair{{

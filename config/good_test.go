@@ -102,6 +102,14 @@ pairs:
 					{Name: "data", Source: "$T/data", Destination: "$T/data-copy", Fsync: true},
 					{Name: "data-copy", Source: "$T/data-copy", Destination: "$T/data-copy2", Fsync: true},
 				}}},
+		{"state_dir relative to the config's folder", []string{"data/"}, `state_dir: state
+pairs:
+  - source: $T/data
+    destination: $T/copy
+`,
+			Config{Workers: workers, Settle: DefaultSettle, MaxDelay: DefaultMaxDelay, Rescan: DefaultRescan, StateDir: "$T/conf/state",
+				Log: Log{Level: "info", Format: "text"}, Status: Status{Listen: DefaultListen},
+				Pairs: []Pair{{Name: "data", Source: "$T/data", Destination: "$T/copy", Fsync: true}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -127,7 +135,12 @@ pairs:
 }
 
 // expandConfig replaces $T in c's paths.
+// A StateDir left out means the default.
 func expandConfig(c Config, root string) Config {
+	if c.StateDir == "" {
+		c.StateDir = DefaultStateDir()
+	}
+	c.StateDir = expand(c.StateDir, root)
 	c.Pairs = append([]Pair(nil), c.Pairs...)
 	for i := range c.Pairs {
 		p := &c.Pairs[i]
@@ -168,7 +181,7 @@ func TestForPaths(t *testing.T) {
 		t.Fatalf("ForPaths() error = %v", err)
 	}
 	want := Config{Workers: defaultWorkers(), Settle: DefaultSettle, MaxDelay: DefaultMaxDelay, Rescan: DefaultRescan,
-		Log: Log{Level: "info", Format: "text"}, Status: Status{Listen: ""},
+		StateDir: DefaultStateDir(), Log: Log{Level: "info", Format: "text"}, Status: Status{Listen: ""},
 		Pairs: []Pair{{Name: "src", Source: root + "/src", Destination: root + "/work/backup", Fsync: true}}}
 	if !reflect.DeepEqual(*got, want) {
 		t.Errorf("ForPaths() =\n%+v\nwant\n%+v", *got, want)

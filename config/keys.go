@@ -8,7 +8,7 @@ import (
 
 // The keys copyd knows, in the order config.example.yaml documents them.
 var (
-	topKeys    = []string{"workers", "settle", "max_delay", "rescan", "log", "status", "pairs"}
+	topKeys    = []string{"workers", "settle", "max_delay", "rescan", "state_dir", "log", "status", "pairs"}
 	logKeys    = []string{"level", "format"}
 	statusKeys = []string{"listen", "allow_remote"}
 	pairKeys   = []string{"name", "source", "destination", "delete", "archive", "exclude", "checksum", "fsync"}

@@ -12,6 +12,7 @@ import (
 // and clean. Empty paths and paths starting with ~ are left for the checks
 // to report.
 func absPaths(c *Config, base string) {
+	c.StateDir = absPath(base, c.StateDir)
 	for i := range c.Pairs {
 		p := &c.Pairs[i]
 		p.Source = absPath(base, p.Source)

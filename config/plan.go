@@ -31,6 +31,7 @@ func (c *Config) WritePlan(w io.Writer) error {
 	} else {
 		line("", "rescan", "every %s (±25%%), to repair what events missed", fmtDuration(c.Rescan))
 	}
+	line("", "state_dir", "%s (what copyd wrote, one index per pair)", c.StateDir)
 	line("", "log", "level %s, format %s", c.Log.Level, c.Log.Format)
 	if c.Status.Listen == "" {
 		line("", "status", "off")

@@ -13,6 +13,7 @@ func TestWritePlan(t *testing.T) {
 	mkTree(t, root, "videos/", "home/", "backup/home/")
 	c, err := Parse(filepath.Join(root, "config.yaml"), []byte(expand(`workers: 6
 rescan: 0
+state_dir: /var/lib/copyd
 status: {listen: "127.0.0.1:9999"}
 pairs:
   - name: teaching-videos
@@ -38,6 +39,7 @@ workers:     6 concurrent copies across all pairs
 settle:      250ms after the last change before a file is copied
 max_delay:   10s at most before a file that keeps changing is copied
 rescan:      off
+state_dir:   /var/lib/copyd (what copyd wrote, one index per pair)
 log:         level info, format text
 status:      http://127.0.0.1:9999 (/healthz, /status, /metrics)
 

@@ -36,6 +36,12 @@ func checkSettings(c *Config, r *report) {
 	if c.Rescan < 0 || (c.Rescan > 0 && c.Rescan < time.Second) {
 		r.add("rescan", ErrBadValue, "%s is too short; use 1s or more, or 0 to turn periodic rescans off", fmtDuration(c.Rescan))
 	}
+	switch {
+	case c.StateDir == "":
+		r.add("state_dir", ErrBadValue, "no folder given; set it to a folder for copyd's indexes, or remove the key for the default")
+	case isTilde(c.StateDir):
+		r.add("state_dir", ErrBadValue, "%s starts with ~, which copyd does not expand; write the full path", c.StateDir)
+	}
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
 		r.add("log.level", ErrBadValue, "%q is not a log level; use debug, info, warn or error", c.Log.Level)
 	}
