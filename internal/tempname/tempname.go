@@ -54,26 +54,13 @@ func Shorten(s string, n int) string {
 	return s[:cut]
 }
 
-// Is reports whether name is one of copyd's temp files (current or left
-// by a crash). The check is strict so that a user's own ".x.tmp" is never
-// taken for one.
+// Is reports whether name is one of copyd's temp files, of this build or
+// left by any other: DESIGN's contract is that every name matching
+// .*.copyd-*.tmp is copyd's (scans skip them, starts remove them), so a
+// crash of an older or newer copyd never leaves one behind for good.
 func Is(name string) bool {
-	if !strings.HasPrefix(name, ".") || !strings.HasSuffix(name, tempSuffix) {
+	if len(name) < 1+len(tempInfix)+len(tempSuffix) || name[0] != '.' || !strings.HasSuffix(name, tempSuffix) {
 		return false
 	}
-	rest := name[:len(name)-len(tempSuffix)]
-	if len(rest) < len(tempInfix)+tempRandLen {
-		return false
-	}
-	random := rest[len(rest)-tempRandLen:]
-	if !strings.HasSuffix(rest[:len(rest)-tempRandLen], tempInfix) {
-		return false
-	}
-	for i := 0; i < len(random); i++ {
-		c := random[i]
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
+	return strings.Contains(name[1:len(name)-len(tempSuffix)], tempInfix)
 }
