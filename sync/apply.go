@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"time"
+
+	"github.com/copyd/copyd/index"
 )
 
 // fileNeed is what a regular file needs to be in step.
@@ -19,15 +21,18 @@ const (
 	needCompare           // checksum: compare the contents, copy if they differ
 )
 
-// fileNeeds is the quick check, as rsync makes it: a destination file of
-// the same size and modification time is up to date; with checksum, one
-// of the same size is compared byte by byte.
-func (r *pairRun) fileNeeds(src, dst fs.FileInfo) fileNeed {
+// fileNeeds is the quick check. With a record of the last copy (rec) it
+// is exact: see judge. Without one (a first run) it is rsync's: a
+// destination file of the same size and modification time is up to date.
+// With checksum, a file of the same size is compared byte by byte.
+func (r *pairRun) fileNeeds(src, dst fs.FileInfo, rec *index.Record) fileNeed {
 	switch {
 	case dst == nil || !dst.Mode().IsRegular() || dst.Size() != src.Size():
 		return needCopy
 	case r.pair.Checksum:
 		return needCompare
+	case rec != nil:
+		return judge(src, dst, rec)
 	case dst.ModTime().Equal(src.ModTime()):
 		return needMetadata
 	}
@@ -36,12 +41,13 @@ func (r *pairRun) fileNeeds(src, dst fs.FileInfo) fileNeed {
 
 // planFile decides what the regular file rel needs: nothing, new metadata,
 // or a copy (queued on the pool).
-func (r *pairRun) planFile(ctx context.Context, b *batch, rel string, src, dst fs.FileInfo, in *dirMeta) {
-	switch r.fileNeeds(src, dst) {
+func (r *pairRun) planFile(ctx context.Context, b *batch, rel string, src, dst fs.FileInfo, rec *index.Record, in *dirMeta) {
+	switch r.fileNeeds(src, dst, rec) {
 	case needMetadata:
 		r.fixMetadata(rel, src, dst)
+		r.remember(rel, src, dst, rec)
 	case needCompare:
-		b.add(ctx, src.Size(), func(ctx context.Context) { r.compareAndCopy(ctx, rel, src, dst, in) })
+		b.add(ctx, src.Size(), func(ctx context.Context) { r.compareAndCopy(ctx, rel, src, dst, rec, in) })
 	default:
 		r.queueCopy(ctx, b, rel, src, dst, in)
 	}
@@ -77,6 +83,8 @@ func (r *pairRun) copyOne(ctx context.Context, rel string, src, dst fs.FileInfo,
 	start := time.Now()
 	var n int64
 	o := r.writeOptions(ctx, rel, dst, in)
+	var id copyIdentity
+	o.identity = &id
 	handedOff := false
 	if !r.claim(rel) {
 		return false
@@ -90,7 +98,7 @@ func (r *pairRun) copyOne(ctx context.Context, rel string, src, dst fs.FileInfo,
 	}
 	if r.commit != nil {
 		o.handoff = func(tmpPath string, n int64) error {
-			err := r.commit.add(ctx, commitItem{tmpPath: tmpPath, rel: rel, replace: o.replace, in: in, bytes: n, start: start})
+			err := r.commit.add(ctx, commitItem{tmpPath: tmpPath, rel: rel, replace: o.replace, in: in, bytes: n, start: start, id: id})
 			handedOff = err == nil // the committer renames it, counts it and releases the path
 			return err
 		}
@@ -105,6 +113,7 @@ func (r *pairRun) copyOne(ctx context.Context, rel string, src, dst fs.FileInfo,
 	if !ok || handedOff {
 		return false
 	}
+	r.recordCopy(rel, id)
 	in.changed.Store(true)
 	r.progress.FilesDone.Add(1)
 	r.progress.BytesDone.Add(n)
@@ -128,10 +137,14 @@ func (r *pairRun) claim(rel string) bool {
 
 // compareAndCopy compares contents (checksum: true) and copies only when
 // they differ; equal contents get their metadata fixed instead.
-func (r *pairRun) compareAndCopy(ctx context.Context, rel string, src, dst fs.FileInfo, in *dirMeta) {
+//
+// Equal contents are proof only while the source stayed as it was: a
+// source that changed during the comparison is copied instead.
+func (r *pairRun) compareAndCopy(ctx context.Context, rel string, src, dst fs.FileInfo, rec *index.Record, in *dirMeta) {
 	same, err := sameContent(r.srcPath(rel), r.dstPath(rel))
-	if err == nil && same {
+	if err == nil && same && r.stillSame(rel, src) {
 		r.fixMetadata(rel, src, dst)
+		r.remember(rel, src, dst, rec)
 		return
 	}
 	if err != nil && !errIsNotExist(err) {
@@ -145,6 +158,21 @@ func (r *pairRun) compareAndCopy(ctx context.Context, rel string, src, dst fs.Fi
 		return
 	}
 	r.copyOne(ctx, rel, src, dst, in)
+}
+
+// stillSame reports whether the source rel still has the identity (or,
+// where there is none, the size and mtime) it had in src.
+func (r *pairRun) stillSame(rel string, src fs.FileInfo) bool {
+	now, err := os.Lstat(r.srcPath(rel))
+	if err != nil {
+		return false
+	}
+	a, ok1 := sourceIdentity(src)
+	b, ok2 := sourceIdentity(now)
+	if ok1 && ok2 {
+		return a == b
+	}
+	return now.Size() == src.Size() && now.ModTime().Equal(src.ModTime())
 }
 
 // sameContent compares two files byte by byte.

@@ -24,7 +24,11 @@ const archiveStamp = "2006-01-02T150405Z"
 func (r *pairRun) removeOrArchive(ctx context.Context, rel string) error {
 	p := r.dstPath(rel)
 	if r.pair.Archive == "" {
-		return os.RemoveAll(p)
+		err := os.RemoveAll(p)
+		if err == nil {
+			r.forget(rel)
+		}
+		return err
 	}
 	to, err := r.archivePath(rel)
 	if err != nil {
@@ -33,6 +37,7 @@ func (r *pairRun) removeOrArchive(ctx context.Context, rel string) error {
 	if err := moveTo(ctx, p, to); err != nil {
 		return fmt.Errorf("archive: %w", err)
 	}
+	r.forget(rel)
 	r.progress.Archived.Add(1)
 	r.log.Debug("archived", "path", rel, "to", to)
 	return nil

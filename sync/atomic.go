@@ -37,6 +37,9 @@ type writeOptions struct {
 	// own event brings the file back once it is quiet); path jobs, which
 	// run after the settle time, and one-shot runs do not.
 	busyWithin time.Duration
+	// identity, when set, receives the identities of the source as it was
+	// copied and of the file made from it, before handoff is called.
+	identity *copyIdentity
 }
 
 // modifiedWithin reports whether mtime lies less than d in the past (a

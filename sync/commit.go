@@ -27,6 +27,7 @@ type commitItem struct {
 	in      *dirMeta
 	bytes   int64
 	start   time.Time     // when the copy started
+	id      copyIdentity  // for the index
 	barrier chan struct{} // set on a barrier: closed once everything before it is committed
 }
 
@@ -127,6 +128,7 @@ func (c *committer) commit(batch []commitItem) {
 			r.failOrPause("rename", it.rel, err)
 			continue
 		}
+		r.recordCopy(it.rel, it.id)
 		it.in.changed.Store(true)
 		r.progress.FilesDone.Add(1)
 		r.progress.BytesDone.Add(it.bytes)

@@ -107,6 +107,13 @@ func copyFile(ctx context.Context, src, dst string, o writeOptions) (n int64, er
 	if err = futimens(dfd, before.Mtim); err != nil {
 		return n, &fs.PathError{Op: "set times", Path: work, Err: err}
 	}
+	if o.identity != nil {
+		var made unix.Stat_t
+		if err = unix.Fstat(dfd, &made); err != nil {
+			return n, &fs.PathError{Op: "fstat", Path: work, Err: err}
+		}
+		*o.identity = copyIdentity{src: sourceFromStat(&before), dst: destFromStat(&made), ok: true}
+	}
 	if o.fsync && o.handoff == nil {
 		if err = unix.Fsync(dfd); err != nil { // data on disk before a name points at it
 			return n, &fs.PathError{Op: "fsync", Path: work, Err: err}
@@ -172,7 +179,8 @@ func sourceUnchanged(path string, before *unix.Stat_t) error {
 		}
 		return &fs.PathError{Op: "lstat", Path: path, Err: err}
 	}
-	if now.Dev != before.Dev || now.Ino != before.Ino || now.Size != before.Size || now.Mtim != before.Mtim {
+	// ctime too: a write that put the mtime back (tar, cp -p) still moves it.
+	if now.Dev != before.Dev || now.Ino != before.Ino || now.Size != before.Size || now.Mtim != before.Mtim || now.Ctim != before.Ctim {
 		return ErrSourceChanged
 	}
 	return nil

@@ -139,7 +139,7 @@ func (d *Daemon) Run(ctx context.Context, cfg *config.Config) error {
 			}
 		case next := <-d.reload:
 			added, removed, restarted := 0, 0, 0
-			timings := next.Settle != cfg.Settle || next.MaxDelay != cfg.MaxDelay || next.Rescan != cfg.Rescan
+			timings := next.Settle != cfg.Settle || next.MaxDelay != cfg.MaxDelay || next.Rescan != cfg.Rescan || next.StateDir != cfg.StateDir
 			want := make(map[string]config.Pair, len(next.Pairs))
 			for _, p := range next.Pairs {
 				want[p.Name] = p

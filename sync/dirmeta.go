@@ -7,17 +7,20 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/copyd/copyd/index"
 )
 
 // dirMeta is a destination folder whose mode, owner and times are set after
 // its contents are complete (writing into a folder changes its mtime).
 type dirMeta struct {
 	rel     string
-	src     fs.FileInfo // the source folder
-	dst     fs.FileInfo // the destination folder before this run; nil if created
-	changed atomic.Bool // an entry was created, replaced or removed in it
-	setgid  bool        // the destination folder has the set-group-ID bit
-	opened  bool        // makeDir gave the owner rwx: finishDir must set the mode
+	src     fs.FileInfo   // the source folder
+	dst     fs.FileInfo   // the destination folder before this run; nil if created
+	changed atomic.Bool   // an entry was created, replaced or removed in it
+	setgid  bool          // the destination folder has the set-group-ID bit
+	opened  bool          // makeDir gave the owner rwx: finishDir must set the mode
+	rec     *index.Record // the index's record of the folder, nil if none
 }
 
 // depth counts the path elements of rel ("" is the root, depth 0).
@@ -67,6 +70,15 @@ func (r *pairRun) finishDir(d *dirMeta) error {
 	if fresh || d.changed.Load() || !d.dst.ModTime().Equal(d.src.ModTime()) {
 		if err := os.Chtimes(p, time.Time{}, d.src.ModTime()); err != nil {
 			return err
+		}
+	}
+	if r.idx != nil && d.rel != "" {
+		dst := d.dst
+		if dst == nil {
+			dst, _ = os.Lstat(p)
+		}
+		if dst != nil {
+			r.rememberDir(d.rel, d.src, dst, d.rec)
 		}
 	}
 	if r.pair.Fsync && r.flush == nil && (fresh || d.changed.Load()) {

@@ -28,6 +28,9 @@ type Options struct {
 	Log *slog.Logger
 	// Progress, when set, is updated live; a nil one is allocated.
 	Progress *Progress
+	// StateDir holds the pairs' indexes ("": none, every run compares as
+	// a first one does).
+	StateDir string
 }
 
 // Sync brings every pair's destination in step with its source once: a
@@ -71,6 +74,7 @@ func Sync(ctx context.Context, pairs []config.Pair, o Options) (Summary, error) 
 			owner:    canChown(),
 			started:  start,
 			paused:   new(atomic.Pointer[error]),
+			stateDir: o.StateDir,
 			// Each run is a start: temps of a crash may sit anywhere.
 			sweepTemps: !o.DryRun,
 		}
@@ -115,6 +119,12 @@ func (r *pairRun) run(ctx context.Context, scanners int) error {
 	if err != nil {
 		r.pause("create destination", "", err)
 		return nil
+	}
+	if r.idx, err = openIndex(r.pair, r.stateDir, r.dryRun, r.log); err != nil {
+		return fmt.Errorf("pair %s: %w", r.pair.Name, err)
+	}
+	if r.idx != nil {
+		defer r.idx.Close()
 	}
 	if r.pair.Fsync && !r.dryRun {
 		if flush, release, err := fsFlusher(r.pair.Destination); err == nil {

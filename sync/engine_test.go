@@ -40,7 +40,7 @@ func awkwardTree(t *testing.T, src string) int {
 		"empty":                           "",
 		".hidden":                         "dot file",
 		".x.tmp":                          "a user's temp-like name",
-		".a.copyd-zz.tmp":                 "not copyd's either",
+		".a.copyd.tmp":                    "not copyd's either (no .copyd- infix)",
 	}
 	deep := ""
 	for i := range 60 {
@@ -210,6 +210,7 @@ func TestSyncChanges(t *testing.T) {
 				writeTree(t, dst, map[string]string{
 					".x.copyd-0123456789abcdef.tmp":         "stale",
 					"dir/.b.txt.copyd-fedcba9876543210.tmp": "stale",
+					"dir/.c.copyd-12345678.tmp":             "another build's",
 				})
 			},
 			want: want{0, baseCount, 0, 0, 0},
@@ -217,7 +218,7 @@ func TestSyncChanges(t *testing.T) {
 		{
 			name: "user files that look like temps are copied",
 			change: func(t *testing.T, src, dst string) {
-				writeTree(t, src, map[string]string{".x.tmp": "mine", ".a.copyd-zz.tmp": "mine too", "a.copyd-0123456789abcdef.tmp": "and mine"})
+				writeTree(t, src, map[string]string{".x.tmp": "mine", ".a.copyd.tmp": "mine too", "a.copyd-0123456789abcdef.tmp": "and mine"})
 			},
 			want: want{3, baseCount, 0, 0, 0},
 		},
@@ -689,7 +690,7 @@ func TestSyncChecksum(t *testing.T) {
 		want     want
 		wantDst  string
 	}{
-		{"default trusts size and mtime", false, "ALPHA", want{0, baseCount, 0, 0, 0}, "alpha"},
+		{"a rewrite that kept size and mtime is copied", false, "ALPHA", want{1, baseCount - 1, 0, 0, 0}, "ALPHA"},
 		{"checksum copies different content", true, "ALPHA", want{1, baseCount - 1, 0, 0, 0}, "ALPHA"},
 		{"checksum leaves equal content", true, "alpha", want{0, baseCount, 0, 0, 0}, "alpha"},
 	}

@@ -161,10 +161,28 @@ func makeRemovable(dir string) {
 // testOptions returns Sync options that log to the test's output.
 func testOptions(t *testing.T) Options {
 	return Options{
-		Workers: 4,
-		Log:     slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo})),
+		Workers:  4,
+		Log:      slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo})),
+		StateDir: testStateDir(t),
 	}
 }
+
+// testStateDir is the state folder every test shares: indexes are named
+// after their destination, and every test has its own.
+func testStateDir(t *testing.T) string {
+	t.Helper()
+	stateOnce.Do(func() { stateDir, stateErr = os.MkdirTemp("", "copyd-test-state") })
+	if stateErr != nil {
+		t.Fatal(stateErr)
+	}
+	return stateDir
+}
+
+var (
+	stateOnce sync.Once
+	stateDir  string
+	stateErr  error
+)
 
 // runSync runs Sync on pairs with testOptions and fails the test if it
 // returns an error.

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/copyd/copyd/config"
+	"github.com/copyd/copyd/index"
 	"github.com/copyd/copyd/internal/tempname"
 	"github.com/copyd/copyd/watcher"
 )
@@ -79,6 +80,7 @@ type livePair struct {
 	settleD  time.Duration
 	maxDelay time.Duration
 	rescan   time.Duration
+	stateDir string
 	log      *slog.Logger
 	excl     *excluder
 	owner    bool
@@ -99,15 +101,18 @@ type livePair struct {
 	settle *settleQueue
 	queue  *Queue
 	base   *pairRun   // the pass path jobs run in
+	idx    *index.DB  // the pair's index while it serves; nil: none
 	commit *committer // batches the fsyncs of scans; path jobs fsync their file alone
 	flush  func() error
 
 	mu       sync.Mutex
-	copying  map[string]bool // paths a copy job holds (see pairRun.copyOne)
-	finished []settled       // jobs done since the loop last looked
-	attempts map[string]int  // failed attempts per path, until one succeeds
-	dirty    map[string]bool // destination folders whose metadata must be set again
-	links    *linkIndex      // names of hard-linked source files; new at each serve
+	copying  map[string]bool        // paths a copy job holds (see pairRun.copyOne)
+	finished []settled              // jobs done since the loop last looked
+	attempts map[string]int         // failed attempts per path, until one succeeds
+	failing  map[string]FailingPath // the same paths: what failed, since when (also in the index)
+	dirty    map[string]bool        // destination folders whose metadata must be set again
+	links    *linkIndex             // names of hard-linked source files; new at each serve
+	staged   map[string]staged      // files moved aside for a new path until proven (see matchMoves)
 
 	// loop
 	inflight map[settled]bool // by key()
@@ -126,12 +131,14 @@ func newLivePair(p config.Pair, cfg *config.Config, pool *Pool, log *slog.Logger
 		settleD:  cfg.Settle,
 		maxDelay: cfg.MaxDelay,
 		rescan:   cfg.Rescan,
+		stateDir: cfg.StateDir,
 		log:      log.With("pair", p.Name),
 		excl:     newExcluder(p.Exclude),
 		owner:    canChown(),
 		progress: new(Progress),
 		wakeLoop: make(chan struct{}, 1),
 		attempts: make(map[string]int),
+		failing:  make(map[string]FailingPath),
 		copying:  make(map[string]bool),
 		dirty:    make(map[string]bool),
 	}
@@ -208,6 +215,7 @@ func (lp *livePair) serve(ctx context.Context, ready func()) {
 	lp.scans = nil
 	lp.held = nil
 	lp.links = newLinkIndex(lp.log) // a new start may see another disk
+	lp.idx = nil
 	lp.base = lp.newPass(lp.queue)
 
 	// What the source path names now: a disk unmounted from it or mounted
@@ -235,7 +243,29 @@ func (lp *livePair) serve(ctx context.Context, ready func()) {
 
 	if _, err := lp.base.prepareDestRoot(); err != nil {
 		lp.base.pause("create destination", "", err)
-	} else if lp.pair.Fsync {
+	} else {
+		idx, err := openIndex(lp.pair, lp.stateDir, false, lp.log)
+		if err != nil {
+			lp.log.Error("pair not started: "+err.Error(), "destination", lp.pair.Destination)
+			ready()
+			lp.waitFor(ctx, sourcePoll*5)
+			return
+		}
+		if idx != nil {
+			lp.mu.Lock()
+			lp.idx = idx
+			lp.mu.Unlock()
+			lp.base.idx = idx
+			defer func() {
+				lp.mu.Lock()
+				lp.idx = nil
+				lp.mu.Unlock()
+				idx.Close()
+			}()
+			lp.loadFailures(ctx)
+		}
+	}
+	if !lp.isPaused() && lp.pair.Fsync {
 		if flush, release, err := fsFlusher(lp.pair.Destination); err == nil {
 			defer release()
 			lp.flush = flush
@@ -446,7 +476,7 @@ func (lp *livePair) loop(ctx context.Context, w *watcher.Watcher, root fs.FileIn
 		if full {
 			lp.enqueueScan(settled{rel: "", kind: workTree})
 		}
-		work = lp.applyMoves(work, time.Now())
+		work = lp.applyMoves(ctx, work, time.Now())
 		if h := lp.nextHeld(); !h.IsZero() && (next.IsZero() || h.Before(next)) {
 			next = h
 		}
@@ -485,6 +515,41 @@ func (lp *livePair) loop(ctx context.Context, w *watcher.Watcher, root fs.FileIn
 	}
 }
 
+// loadFailures takes up the paths that were failing when copyd last
+// stopped (a crash, a reboot): they are listed again, and retried first,
+// before the full pass.
+func (lp *livePair) loadFailures(ctx context.Context) {
+	list := lp.idx.Failures(ctx)
+	if len(list) == 0 {
+		return
+	}
+	lp.mu.Lock()
+	for _, f := range list {
+		lp.attempts[f.Path] = f.Attempts
+		lp.failing[f.Path] = FailingPath{Path: f.Path, Op: f.Op, Err: f.Err, Since: f.Since, Last: f.Last, Attempts: f.Attempts}
+	}
+	lp.mu.Unlock()
+	lp.log.Info("retrying the paths that failed before the restart", "paths", len(list))
+	for _, f := range list {
+		if ctx.Err() != nil || lp.isPaused() {
+			return
+		}
+		if !strings.HasPrefix(f.Op, "read") && f.Op != "mkdir" {
+			lp.syncPath(ctx, f.Path, false)
+		}
+	}
+}
+
+// waitFor waits d, or less if ctx ends.
+func (lp *livePair) waitFor(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
 // drain stops the watcher and waits for the work already started.
 func (lp *livePair) drain(w *watcher.Watcher) {
 	if w != nil {
@@ -495,6 +560,7 @@ func (lp *livePair) drain(w *watcher.Watcher) {
 		<-lp.wakeLoop
 		lp.collectFinished()
 	}
+	lp.dropStaged()
 	lp.setState(StateStopped)
 }
 
@@ -625,6 +691,7 @@ func (lp *livePair) newPass(q *Queue) *pairRun {
 		planMu:   &lp.planMu,
 		owner:    lp.owner,
 		started:  time.Now(),
+		idx:      lp.idx,
 		commit:   lp.commit,
 		flush:    lp.flush,
 		paused:   &lp.paused,
@@ -711,7 +778,13 @@ func (lp *livePair) scan(ctx context.Context, rel string, recursive, sweep bool)
 	}
 	if rel == "" && lp.progress.Failed.Load() == 0 {
 		lp.mu.Lock()
+		for p := range lp.failing {
+			if lp.idx != nil {
+				lp.idx.Succeeded(p)
+			}
+		}
 		clear(lp.attempts)
+		clear(lp.failing)
 		lp.mu.Unlock()
 	}
 	return nil
@@ -796,16 +869,21 @@ func (lp *livePair) syncPath(ctx context.Context, rel string, written bool) (cop
 		}
 	case src.Mode().IsRegular():
 		lp.handOnToLinks(rel, src, written)
+		if lp.takeStaged(ctx, r, rel, src, in) {
+			return true
+		}
+		rec := r.recordOf(ctx, rel)
 		need := needCopy
 		if !written {
-			need = r.fileNeeds(src, dst)
+			need = r.fileNeeds(src, dst, rec)
 		}
 		switch need {
 		case needMetadata:
 			r.fixMetadata(rel, src, dst)
+			r.remember(rel, src, dst, rec)
 			return false
 		case needCompare:
-			r.compareAndCopy(ctx, rel, src, dst, in)
+			r.compareAndCopy(ctx, rel, src, dst, rec, in)
 			return false
 		}
 		r.progress.FilesQueued.Add(1)
@@ -905,10 +983,21 @@ func (lp *livePair) try(ctx context.Context, r *pairRun, opName, rel string, op 
 // back-off of 1 s doubling to 5 min. The first failure is a warning, a
 // path still failing at the longest back-off an error, the rest debug.
 func (lp *livePair) retryLater(op, rel string, err error) {
+	now := time.Now()
 	lp.mu.Lock()
 	n := lp.attempts[rel]
 	lp.attempts[rel] = n + 1
+	f, ok := lp.failing[rel]
+	if !ok {
+		f = FailingPath{Path: rel, Since: now}
+	}
+	f.Op, f.Err, f.Last, f.Attempts = op, err.Error(), now, n+1
+	lp.failing[rel] = f
+	idx := lp.idx
 	lp.mu.Unlock()
+	if idx != nil {
+		idx.Fail(rel, op, err.Error(), now)
+	}
 	wait := min(time.Second<<min(n, 20), maxRetryBackoff)
 	kind := workPath
 	if strings.HasPrefix(op, "read") || op == "mkdir" || op == "create destination" {
@@ -931,9 +1020,14 @@ func (lp *livePair) succeeded(rel string) {
 	n, ok := lp.attempts[rel]
 	if ok {
 		delete(lp.attempts, rel)
+		delete(lp.failing, rel)
 	}
+	idx := lp.idx
 	lp.mu.Unlock()
 	if ok {
+		if idx != nil {
+			idx.Succeeded(rel)
+		}
 		lp.log.Info("recovered", "path", rel, "attempts", n+1)
 	}
 }

@@ -35,6 +35,9 @@ func liveConfig(pairs ...config.Pair) *config.Config {
 // every pair is ready. It returns the daemon and its log.
 func startDaemon(t *testing.T, cfg *config.Config) (*Daemon, *lockedBuffer) {
 	t.Helper()
+	if cfg.StateDir == "" {
+		cfg.StateDir = testStateDir(t)
+	}
 	logs := new(lockedBuffer)
 	ready := make(chan struct{})
 	d := NewDaemon(DaemonOptions{

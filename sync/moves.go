@@ -1,18 +1,26 @@
 package sync
 
 import (
+	"context"
+	"errors"
 	"io/fs"
 	"os"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/copyd/copyd/index"
 	"github.com/copyd/copyd/internal/tempname"
 )
 
 // maxMoveBatch bounds the settled work moves are looked for in: the
 // search runs in the pair's loop and costs a few stats per entry.
 const maxMoveBatch = 1024
+
+// maxMoveVerify bounds the entries of a moved folder that are checked
+// against their records before the folder is renamed; a bigger folder is
+// copied instead.
+const maxMoveVerify = 100_000
 
 // moveCandidate is a path of a settled batch that a rename may explain.
 type moveCandidate struct {
@@ -28,26 +36,33 @@ const moveWindow = time.Second
 // held is a destination entry whose source is gone, waiting out moveWindow.
 type held struct {
 	moveCandidate
+	rec   *index.Record // what copyd wrote there; nil: no rename can be proven
 	until time.Time
+}
+
+// staged is a destination file moved aside, to a temp name beside the path
+// it may become, until its content is proven equal to that path's source.
+type staged struct {
+	tmp string
+	rec index.Record
 }
 
 // applyMoves finds renames in the settled work when the pair mirrors
 // deletions, and returns the work left to do. A path whose source is gone
 // while its destination remains is held back for moveWindow; a new path
-// whose source looks like a held entry (a file of the same size and
-// modification time, a folder with the same entry names) gets that entry
-// renamed to it, instead of a deletion and a copy of the same bytes
-// (renaming a video folder costs one rename, not gigabytes). The work on
-// both paths still runs and corrects whatever the guess got wrong: a wrong
-// match costs time, never data. Held entries whose time is up come back as
-// work (their deletion).
-func (lp *livePair) applyMoves(work []settled, now time.Time) []settled {
+// whose source is the very entry (device and inode) the index recorded for
+// a held path gets that destination entry, instead of a deletion and a
+// copy of the same bytes: renaming a video folder costs one rename, not
+// gigabytes. Size and modification time are never taken as proof: see
+// matchMoves. Held entries whose time is up come back as work (their
+// deletion).
+func (lp *livePair) applyMoves(ctx context.Context, work []settled, now time.Time) []settled {
 	if !lp.pair.Delete {
 		return work
 	}
 	r := lp.base
 	var added []moveCandidate
-	if len(work) <= maxMoveBatch {
+	if len(work) <= maxMoveBatch && r.idx != nil {
 		kept := work[:0]
 		for _, s := range work {
 			if s.rel == "" || lp.busy(s.rel) || len(lp.held) >= maxMoveBatch {
@@ -58,7 +73,7 @@ func (lp *livePair) applyMoves(work []settled, now time.Time) []settled {
 			dst, dstErr := os.Lstat(r.dstPath(s.rel))
 			switch {
 			case errIsNotExist(srcErr) && dstErr == nil:
-				lp.held = append(lp.held, held{moveCandidate{s.rel, dst}, now.Add(moveWindow)})
+				lp.held = append(lp.held, held{moveCandidate{s.rel, dst}, r.recordOf(ctx, s.rel), now.Add(moveWindow)})
 				continue // its deletion waits
 			case srcErr == nil && errIsNotExist(dstErr) && (src.Mode().IsRegular() || src.IsDir()):
 				added = append(added, moveCandidate{s.rel, src})
@@ -68,7 +83,7 @@ func (lp *livePair) applyMoves(work []settled, now time.Time) []settled {
 		work = kept
 	}
 	if len(lp.held) > 0 && len(added) > 0 && lp.rootBrake() == "" {
-		lp.matchMoves(added)
+		work = append(work, lp.matchMoves(ctx, added)...)
 	}
 	kept := lp.held[:0]
 	for _, h := range lp.held {
@@ -94,15 +109,22 @@ func (lp *livePair) nextHeld() time.Time {
 	return next
 }
 
-// matchMoves renames held destination entries to the new paths they match.
-func (lp *livePair) matchMoves(added []moveCandidate) {
-	r := lp.base
+// matchMoves hands held destination entries to the new paths whose source
+// is the entry they were copied from, and returns the scans that must
+// follow. A file is moved aside to a temp name, not under its new name:
+// a rename changes its ctime, so its identity no longer proves its
+// content, and the path's job compares the bytes before the name is given
+// (takeStaged). A folder is renamed at once, after every entry below it
+// was confirmed by its full identity (entries of a renamed folder keep
+// inode and ctime); entries that fail are removed from it first, and the
+// scan that follows copies them.
+func (lp *livePair) matchMoves(ctx context.Context, added []moveCandidate) (scans []settled) {
 	for i := 0; i < len(added) && len(lp.held) > 0; i++ {
 		to := added[i]
 		if lp.missingDestParent(to.rel) != "" {
 			continue
 		}
-		j := slices.IndexFunc(lp.held, func(from held) bool { return lp.sameEntry(from.moveCandidate, to) })
+		j := slices.IndexFunc(lp.held, func(from held) bool { return sameEntry(from, to) })
 		if j < 0 {
 			// "mkdir new; mv old new/": look inside a new folder too.
 			if to.info.IsDir() && strings.Count(to.rel, "/") < maxMoveDepth && len(added) < maxMoveBatch {
@@ -111,7 +133,14 @@ func (lp *livePair) matchMoves(added []moveCandidate) {
 			continue
 		}
 		from := lp.held[j]
-		if err := os.Rename(r.dstPath(from.rel), r.dstPath(to.rel)); err != nil {
+		var err error
+		if to.info.IsDir() {
+			err = lp.moveFolder(ctx, from, to)
+			scans = append(scans, settled{rel: to.rel, kind: workTree})
+		} else {
+			err = lp.stageFile(from, to)
+		}
+		if err != nil {
 			lp.log.Debug("move not applied; copying instead", "from", from.rel, "path", to.rel, "err", err)
 			continue
 		}
@@ -121,6 +150,195 @@ func (lp *livePair) matchMoves(added []moveCandidate) {
 		lp.markDirty(parentRel(to.rel))
 		lp.log.Debug("moved", "from", from.rel, "path", to.rel)
 	}
+	return scans
+}
+
+// sameEntry reports whether the held destination entry was copied from
+// the very source entry (device and inode) that the new path now names,
+// and is still what copyd wrote.
+func sameEntry(from held, to moveCandidate) bool {
+	if from.rec == nil {
+		return false
+	}
+	s, ok1 := sourceIdentity(to.info)
+	d, ok2 := destIdentity(from.info)
+	if !ok1 || !ok2 || s.Dev != from.rec.Src.Dev || s.Ino != from.rec.Src.Ino || d.Ino != from.rec.Dst.Ino {
+		return false
+	}
+	switch {
+	case from.rec.Kind == index.File && to.info.Mode().IsRegular() && from.info.Mode().IsRegular():
+		return d == from.rec.Dst
+	case from.rec.Kind == index.Dir && to.info.IsDir() && from.info.IsDir():
+		return true
+	}
+	return false
+}
+
+// stageFile moves the destination file of from aside, beside to.
+func (lp *livePair) stageFile(from held, to moveCandidate) error {
+	r := lp.base
+	tmp := tempname.Beside(r.dstPath(to.rel))
+	if err := rename(r.dstPath(from.rel), tmp); err != nil {
+		return err
+	}
+	r.forget(from.rel)
+	lp.mu.Lock()
+	if lp.staged == nil {
+		lp.staged = make(map[string]staged)
+	}
+	if old, ok := lp.staged[to.rel]; ok {
+		removeFile(old.tmp)
+	}
+	lp.staged[to.rel] = staged{tmp: tmp, rec: *from.rec}
+	lp.mu.Unlock()
+	return nil
+}
+
+// takeStaged finishes a file moved aside for rel by stageFile: its bytes
+// get the name rel only once proven equal to the source's, which did not
+// change meanwhile; otherwise the temp is removed and rel is copied as
+// usual. It reports whether rel is now in step.
+func (lp *livePair) takeStaged(ctx context.Context, r *pairRun, rel string, src fs.FileInfo, in *dirMeta) bool {
+	lp.mu.Lock()
+	st, ok := lp.staged[rel]
+	delete(lp.staged, rel)
+	lp.mu.Unlock()
+	if !ok {
+		return false
+	}
+	if !r.claim(rel) {
+		removeFile(st.tmp)
+		return false
+	}
+	defer lp.release(rel)
+	same, err := sameContent(r.srcPath(rel), st.tmp)
+	if err != nil || !same || !r.stillSame(rel, src) {
+		removeFile(st.tmp)
+		lp.log.Debug("moved file differs from its source; copying it", "path", rel, "err", err)
+		return false
+	}
+	err = lp.finishStaged(ctx, r, rel, st.tmp, src, in)
+	if err != nil {
+		removeFile(st.tmp)
+		r.failOrPause("move", rel, err)
+		return false
+	}
+	return true
+}
+
+// finishStaged gives the proven temp the source's metadata and the name rel.
+func (lp *livePair) finishStaged(ctx context.Context, r *pairRun, rel, tmp string, src fs.FileInfo, in *dirMeta) error {
+	if r.owner {
+		if uid, gid, ok := owner(src); ok {
+			if err := lchown(tmp, uid, gid); err != nil {
+				return err
+			}
+		}
+	}
+	if err := os.Chmod(tmp, src.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)); err != nil {
+		return err
+	}
+	if err := os.Chtimes(tmp, time.Time{}, src.ModTime()); err != nil {
+		return err
+	}
+	made, err := os.Lstat(tmp)
+	if err != nil {
+		return err
+	}
+	dst, err := os.Lstat(r.dstPath(rel))
+	if err != nil {
+		dst = nil
+	}
+	if err := finishTemp(tmp, r.dstPath(rel), r.writeOptions(ctx, rel, dst, in).replace); err != nil {
+		return err
+	}
+	r.remember(rel, src, made, nil)
+	in.changed.Store(true)
+	r.log.Debug("moved file proven equal to its source", "path", rel)
+	return nil
+}
+
+// dropStaged removes every file still moved aside (the pair stops).
+func (lp *livePair) dropStaged() {
+	lp.mu.Lock()
+	defer lp.mu.Unlock()
+	for _, st := range lp.staged {
+		removeFile(st.tmp)
+	}
+	clear(lp.staged)
+}
+
+// moveFolder renames the destination folder of from to to, after
+// confirming every entry below against its record.
+func (lp *livePair) moveFolder(ctx context.Context, from held, to moveCandidate) error {
+	r := lp.base
+	n := 0
+	if err := lp.confirmMoved(ctx, from.rel, to.rel, &n); err != nil {
+		return err
+	}
+	if err := os.Rename(r.dstPath(from.rel), r.dstPath(to.rel)); err != nil {
+		return err
+	}
+	if r.idx != nil {
+		r.idx.Move(from.rel, to.rel)
+	}
+	return nil
+}
+
+var errMoveTooBig = errors.New("too many entries to confirm")
+
+// confirmMoved checks the destination folder from (about to become to)
+// entry by entry against the source folder to: what the index cannot
+// prove to be the source's current content is taken out of it.
+func (lp *livePair) confirmMoved(ctx context.Context, from, to string, n *int) error {
+	r := lp.base
+	srcEntries, err := listDir(r.srcPath(to))
+	if err != nil {
+		return err
+	}
+	dstEntries, err := r.readDestDir(from)
+	if err != nil {
+		return err
+	}
+	recs := r.records(ctx, from)
+	for _, e := range srcEntries {
+		if *n++; *n > maxMoveVerify {
+			return errMoveTooBig
+		}
+		if e.err != nil || tempname.Is(e.name) {
+			continue
+		}
+		d, ok := dstEntries[e.name]
+		if !ok || d.info == nil {
+			continue // the scan copies it
+		}
+		fromRel, toRel := relJoin(from, e.name), relJoin(to, e.name)
+		rec, hasRec := recs[e.name]
+		proven := false
+		switch {
+		case e.info.Mode().IsRegular():
+			proven = hasRec && d.info.Mode().IsRegular() && judge(e.info, d.info, &rec) == needMetadata
+		case e.info.IsDir():
+			if hasRec && d.info.IsDir() && sameEntry(held{moveCandidate{fromRel, d.info}, &rec, time.Time{}}, moveCandidate{toRel, e.info}) {
+				if err := lp.confirmMoved(ctx, fromRel, toRel, n); err != nil {
+					return err
+				}
+				proven = true
+			}
+		case e.info.Mode()&fs.ModeSymlink != 0:
+			want, err1 := os.Readlink(r.srcPath(toRel))
+			have, err2 := os.Readlink(r.dstPath(fromRel))
+			proven = err1 == nil && err2 == nil && want == have
+		default:
+			proven = true // special files are not copied
+		}
+		if !proven {
+			if err := r.removeOrArchive(ctx, fromRel); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // maxMoveDepth is how deep below the root a new folder is looked into.
@@ -143,7 +361,7 @@ func (lp *livePair) newChildren(dir moveCandidate) []moveCandidate {
 		if tempname.Is(e.Name()) || lp.excl.excluded(rel, e.IsDir()) {
 			continue
 		}
-		if fi, err := e.Info(); err == nil && (fi.Mode().IsRegular() || fi.IsDir()) {
+		if fi, err := os.Lstat(r.srcPath(rel)); err == nil && (fi.Mode().IsRegular() || fi.IsDir()) {
 			out = append(out, moveCandidate{rel, fi})
 		}
 	}
@@ -158,30 +376,4 @@ func (lp *livePair) busy(rel string) bool {
 		}
 	}
 	return false
-}
-
-// sameEntry reports whether the destination entry of a gone path looks
-// like the source of a new one.
-func (lp *livePair) sameEntry(from, to moveCandidate) bool {
-	switch {
-	case from.info.Mode().IsRegular() && to.info.Mode().IsRegular():
-		return from.info.Size() == to.info.Size() && from.info.ModTime().Equal(to.info.ModTime())
-	case from.info.IsDir() && to.info.IsDir():
-		a, err1 := readNames(lp.base.dstPath(from.rel))
-		b, err2 := readNames(lp.base.srcPath(to.rel))
-		return err1 == nil && err2 == nil && len(a) > 0 && slices.Equal(a, b)
-	}
-	return false
-}
-
-// readNames returns the sorted entry names of a folder.
-func readNames(dir string) ([]string, error) {
-	f, err := os.Open(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	names, err := f.Readdirnames(-1)
-	slices.Sort(names)
-	return names, err
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/copyd/copyd/config"
+	"github.com/copyd/copyd/index"
 )
 
 // pairRun is the state of one pair during one pass over its tree.
@@ -41,8 +42,10 @@ type pairRun struct {
 	busyWithin time.Duration // see writeOptions.busyWithin
 	kept       []string      // extra destination folders, for sweepKept
 
-	paused *atomic.Pointer[error] // set when the destination refuses writes; shared by a pair's passes
-	live   *livePair              // the daemon's pair this pass serves; nil for a one-shot run
+	idx      *index.DB              // what copyd wrote; nil: no memory (today's quick check only)
+	stateDir string                 // where a one-shot run opens idx
+	paused   *atomic.Pointer[error] // set when the destination refuses writes; shared by a pair's passes
+	live     *livePair              // the daemon's pair this pass serves; nil for a one-shot run
 }
 
 // extra is a destination entry whose source counterpart is gone.

@@ -8,15 +8,17 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/copyd/copyd/index"
 	"github.com/copyd/copyd/internal/tempname"
 )
 
 // dirItem is a source folder waiting to be scanned.
 type dirItem struct {
-	rel    string      // slash-separated, "" for the root
-	src    fs.FileInfo // the source folder
-	dst    fs.FileInfo // what the destination has under that name; nil if nothing
-	parent *dirMeta    // nil for the root
+	rel    string        // slash-separated, "" for the root
+	src    fs.FileInfo   // the source folder
+	dst    fs.FileInfo   // what the destination has under that name; nil if nothing
+	parent *dirMeta      // nil for the root
+	rec    *index.Record // the index's record of the folder, nil if none
 }
 
 // scanDir brings one folder in step: it makes the destination folder,
@@ -44,7 +46,7 @@ func (r *pairRun) scanDir(ctx context.Context, it dirItem, push func(dirItem)) {
 	if r.live != nil {
 		r.live.succeeded(it.rel) // "recovered" if reading it failed before
 	}
-	meta := &dirMeta{rel: it.rel, src: it.src, dst: it.dst}
+	meta := &dirMeta{rel: it.rel, src: it.src, dst: it.dst, rec: it.rec}
 	if !r.makeDir(ctx, it, meta) {
 		return
 	}
@@ -56,6 +58,7 @@ func (r *pairRun) scanDir(ctx context.Context, it dirItem, push func(dirItem)) {
 			return
 		}
 	}
+	recs := r.records(ctx, it.rel)
 	if !r.dryRun {
 		r.mu.Lock()
 		r.dirs = append(r.dirs, meta)
@@ -97,14 +100,18 @@ func (r *pairRun) scanDir(ctx context.Context, it dirItem, push func(dirItem)) {
 		if dst != nil && dst.IsDir() && !src.IsDir() {
 			r.keep(rel) // a folder the source has no more
 		}
+		var rec *index.Record
+		if x, ok := recs[name]; ok {
+			rec = &x
+		}
 		switch {
 		case src.IsDir():
-			push(dirItem{rel: rel, src: src, dst: dst, parent: meta})
+			push(dirItem{rel: rel, src: src, dst: dst, parent: meta, rec: rec})
 		case src.Mode().IsRegular():
 			if r.live != nil {
 				r.live.handOnToLinks(rel, src, false)
 			}
-			r.planFile(ctx, b, rel, src, dst, meta)
+			r.planFile(ctx, b, rel, src, dst, rec, meta)
 		case src.Mode()&fs.ModeSymlink != 0:
 			r.planSymlink(ctx, b, rel, dst, meta)
 		default:

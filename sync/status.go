@@ -46,7 +46,24 @@ type PairStatus struct {
 	ErrorsByKind map[string]int64
 	LastError    *PairError // nil if none
 	LastFullSync time.Time  // end of the last full pass; zero if none yet
+	// Failing lists the paths failing now (the first maxListedFailing,
+	// oldest first), with their last error and since when; kept in the
+	// index, so a restart does not forget them.
+	Failing []FailingPath
 }
+
+// FailingPath is a path that failed and has not succeeded since.
+type FailingPath struct {
+	Path     string
+	Op       string
+	Err      string
+	Since    time.Time // its first failure
+	Last     time.Time
+	Attempts int
+}
+
+// maxListedFailing bounds PairStatus.Failing.
+const maxListedFailing = 100
 
 // PairError is the last failure of a pair.
 type PairError struct {
@@ -128,7 +145,23 @@ func (lp *livePair) status() PairStatus {
 	for k, v := range lp.stats.byKind {
 		st.ErrorsByKind[k] = v
 	}
+	st.Failing = lp.failingNow()
 	return st
+}
+
+// failingNow lists the failing paths, oldest first.
+func (lp *livePair) failingNow() []FailingPath {
+	lp.mu.Lock()
+	out := make([]FailingPath, 0, len(lp.failing))
+	for _, f := range lp.failing {
+		out = append(out, f)
+	}
+	lp.mu.Unlock()
+	slices.SortFunc(out, func(a, b FailingPath) int { return a.Since.Compare(b.Since) })
+	if len(out) > maxListedFailing {
+		out = out[:maxListedFailing]
+	}
+	return out
 }
 
 // Status reports the daemon's pairs now. Safe for concurrent use, also

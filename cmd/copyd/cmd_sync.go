@@ -37,6 +37,7 @@ func cmdSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Plan:     stdout,
 		Log:      log,
 		Progress: progress,
+		StateDir: cfg.StateDir,
 	})
 	stopBar()
 	fmt.Fprintln(stdout, summaryLine(sum, f.dryRun))

@@ -28,6 +28,18 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	os.Chmod(dir, 0o755) // the unprivileged tests run it too
+	// Every copyd the tests start keeps its indexes here, not in the
+	// user's state folder; world-writable and sticky (like /tmp), because
+	// the unprivileged tests run it too.
+	state := filepath.Join(dir, "state", "copyd")
+	if err := os.MkdirAll(state, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Chmod(filepath.Dir(state), 0o1777)
+	os.Chmod(state, 0o1777)
+	os.Setenv("XDG_STATE_HOME", filepath.Dir(state))
+	os.Unsetenv("STATE_DIRECTORY")
 	copydBin = filepath.Join(dir, "copyd")
 	build := exec.Command("go", "build", "-o", copydBin, ".")
 	build.Stderr = os.Stderr

@@ -1,0 +1,161 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/copyd/copyd/config"
+	"github.com/copyd/copyd/index"
+)
+
+// racyWindow: a source changed less than this long before copyd's last
+// look at it may be changed again within the same timestamp tick, with the
+// same ctime; its record proves nothing until its content is compared.
+// Timestamps advance by the kernel's tick (1–10 ms); the margin is wide.
+const racyWindow = 100 * time.Millisecond
+
+// copyIdentity is what a finished copy tells the index: the source as it
+// was read and the destination file made from it.
+type copyIdentity struct {
+	src index.Source
+	dst index.Dest
+	ok  bool
+}
+
+// judge is the quick check with memory: a file whose source and
+// destination both still match the record of the copy is up to date.
+// One that is the same inode with the same size and mtime but a new ctime
+// (chmod and chown move it, and so does a write that put the mtime back)
+// or a racy record is compared byte by byte; anything else is copied. Size
+// and modification time alone are never taken for proof where a record
+// exists.
+func judge(src, dst fs.FileInfo, rec *index.Record) fileNeed {
+	s, ok1 := sourceIdentity(src)
+	d, ok2 := destIdentity(dst)
+	switch {
+	case !ok1 || !ok2 || rec.Kind != index.File || rec.Dst != d:
+		return needCopy
+	case rec.Src == s && !rec.Racy:
+		return needMetadata
+	case rec.Src.Dev == s.Dev && rec.Src.Ino == s.Ino && rec.Src.Size == s.Size && rec.Src.MtimeNs == s.MtimeNs:
+		return needCompare
+	}
+	return needCopy
+}
+
+// remember records that the destination file rel, dst, holds the content
+// of the source file src (after fixMetadata: its mode and mtime are the
+// source's). It writes only what the index does not already say.
+func (r *pairRun) remember(rel string, src, dst fs.FileInfo, rec *index.Record) {
+	if r.idx == nil || r.dryRun {
+		return
+	}
+	s, ok1 := sourceIdentity(src)
+	d, ok2 := destIdentity(dst)
+	if !ok1 || !ok2 {
+		return
+	}
+	d.MtimeNs = s.MtimeNs
+	if rec != nil && rec.Kind == index.File && rec.Src == s && rec.Dst == d && !rec.Racy {
+		return
+	}
+	r.put(rel, index.Record{Kind: index.File, Src: s, Dst: d})
+}
+
+// recordCopy records a copy that reached its final name.
+func (r *pairRun) recordCopy(rel string, id copyIdentity) {
+	if r.idx == nil || !id.ok {
+		return
+	}
+	r.put(rel, index.Record{Kind: index.File, Src: id.src, Dst: id.dst})
+}
+
+// put writes rec for rel, marking it racy when the source changed just
+// before.
+func (r *pairRun) put(rel string, rec index.Record) {
+	now := time.Now().UnixNano()
+	rec.CopiedNs = now
+	rec.Racy = now-rec.Src.CtimeNs < int64(racyWindow)
+	r.idx.Put(rel, rec)
+}
+
+// forget drops what the index knows of rel and below, once the
+// destination no longer holds it.
+func (r *pairRun) forget(rel string) {
+	if r.idx != nil && !r.dryRun {
+		r.idx.Delete(rel)
+	}
+}
+
+// rememberDir records the folder rel: the source folder's device tells
+// later scans which disk its files were on.
+// Only the identities count (a folder's times change with its entries).
+func (r *pairRun) rememberDir(rel string, src, dst fs.FileInfo, rec *index.Record) {
+	if r.idx == nil || r.dryRun || rel == "" {
+		return
+	}
+	s, ok1 := sourceIdentity(src)
+	d, ok2 := destIdentity(dst)
+	if !ok1 || !ok2 {
+		return
+	}
+	s = index.Source{Dev: s.Dev, Ino: s.Ino}
+	d = index.Dest{Ino: d.Ino}
+	if rec != nil && rec.Kind == index.Dir && rec.Src == s && rec.Dst == d {
+		return
+	}
+	r.idx.Put(rel, index.Record{Kind: index.Dir, Src: s, Dst: d, CopiedNs: time.Now().UnixNano()})
+}
+
+// records returns the index's records of the folder rel (nil without an index).
+func (r *pairRun) records(ctx context.Context, rel string) map[string]index.Record {
+	if r.idx == nil {
+		return nil
+	}
+	return r.idx.Dir(ctx, rel)
+}
+
+// recordOf returns the index's record of rel, nil if none.
+func (r *pairRun) recordOf(ctx context.Context, rel string) *index.Record {
+	if r.idx == nil {
+		return nil
+	}
+	if rec, ok := r.idx.Get(ctx, rel); ok {
+		return &rec
+	}
+	return nil
+}
+
+// openIndex opens the index of pair p in stateDir (read-only for a dry
+// run). No state folder means no index. A destination in use by another
+// copyd is an error ([index.ErrLocked]); any other failure is logged and
+// the pair runs without memory, comparing by size and modification time
+// as on a first run.
+func openIndex(p config.Pair, stateDir string, dryRun bool, log *slog.Logger) (*index.DB, error) {
+	if stateDir == "" {
+		return nil, nil
+	}
+	fi, err := os.Stat(p.Destination)
+	if err != nil {
+		return nil, nil // nothing to bind to yet (a dry run into a missing folder)
+	}
+	b := index.Binding{Source: p.Source, Destination: p.Destination}
+	if id, ok := sourceIdentity(fi); ok {
+		b.DestDev, b.DestIno = id.Dev, id.Ino
+	}
+	db, err := index.Open(index.Path(stateDir, p.Destination), b, index.Options{Log: log, ReadOnly: dryRun})
+	if errors.Is(err, index.ErrLocked) {
+		return nil, fmt.Errorf("destination %s: %w; stop that copyd first, or give this pair another destination", p.Destination, err)
+	}
+	if err != nil {
+		log.Error("index not opened; comparing by size and modification time, as on a first run; make state_dir writable",
+			"state_dir", stateDir, "err", err)
+		return nil, nil
+	}
+	return db, nil
+}
