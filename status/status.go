@@ -46,6 +46,17 @@ type PairReport struct {
 	ErrorsByKind map[string]int64 `json:"errors_by_kind"`
 	LastError    *ErrorReport     `json:"last_error"`
 	LastFullSync *time.Time       `json:"last_full_sync"`
+	Failing      []FailingReport  `json:"failing"` // paths failing now, oldest first (at most 100)
+}
+
+// FailingReport is a path that keeps failing: its last error, and since when.
+type FailingReport struct {
+	Path     string    `json:"path"`
+	Op       string    `json:"op"`
+	Error    string    `json:"error"`
+	Since    time.Time `json:"since"`
+	Last     time.Time `json:"last"`
+	Attempts int       `json:"attempts"`
 }
 
 // ErrorReport is a pair's last failure.
@@ -68,6 +79,10 @@ func NewReport(st copysync.Status, version string) Report {
 		}
 		if e := p.LastError; e != nil {
 			pr.LastError = &ErrorReport{Time: e.Time, Op: e.Op, Path: e.Path, Error: e.Err}
+		}
+		pr.Failing = []FailingReport{}
+		for _, f := range p.Failing {
+			pr.Failing = append(pr.Failing, FailingReport{Path: f.Path, Op: f.Op, Error: f.Err, Since: f.Since, Last: f.Last, Attempts: f.Attempts})
 		}
 		if !p.LastFullSync.IsZero() {
 			t := p.LastFullSync

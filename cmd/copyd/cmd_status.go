@@ -111,6 +111,10 @@ func printStatus(w io.Writer, rep status.Report) int {
 			notes = append(notes, fmt.Sprintf("%s: last error %s: %s %q: %s", p.Name,
 				p.LastError.Time.Local().Format("2006-01-02 15:04:05"), p.LastError.Op, p.LastError.Path, p.LastError.Error))
 		}
+		for _, f := range p.Failing {
+			notes = append(notes, fmt.Sprintf("%s: failing since %s (%d attempts): %s %q: %s", p.Name,
+				f.Since.Local().Format("2006-01-02 15:04:05"), f.Attempts, f.Op, f.Path, f.Error))
+		}
 	}
 	tw.Flush()
 	for _, p := range rep.Pairs {
