@@ -50,7 +50,7 @@ func (db *DB) Dir(ctx context.Context, rel string) map[string]Record {
 	}
 	defer rows.Close()
 	var out map[string]Record
-	var name, rec []byte
+	var name, rec sql.RawBytes // valid until the next Next: decoded at once
 	for rows.Next() {
 		if err := rows.Scan(&name, &rec); err != nil {
 			db.noteErr(err)

@@ -107,7 +107,7 @@ func decodeRecord(b []byte) (Record, error) {
 		return r, errBadRecord
 	}
 	if len(hash) > 0 {
-		r.Hash = hash
+		r.Hash = append([]byte(nil), hash...) // b may be a driver's buffer
 	}
 	return r, nil
 }

@@ -21,6 +21,10 @@ type dirMeta struct {
 	setgid  bool          // the destination folder has the set-group-ID bit
 	opened  bool          // makeDir gave the owner rwx: finishDir must set the mode
 	rec     *index.Record // the index's record of the folder, nil if none
+	// holdDeletes: the folder is an empty mount point whose disk is gone
+	// (see mountGone); nothing in its copy is deleted, and its record
+	// keeps the disk it was on.
+	holdDeletes bool
 }
 
 // depth counts the path elements of rel ("" is the root, depth 0).
@@ -39,12 +43,14 @@ func (d *dirMeta) depth() int {
 func (r *pairRun) finishDirs() {
 	dirs := r.dirs
 	sort.Slice(dirs, func(i, j int) bool { return dirs[i].depth() > dirs[j].depth() })
+	changed := false // an entry was made or removed: flush (a no-op run does not)
 	for _, d := range dirs {
+		changed = changed || d.dst == nil || d.changed.Load()
 		if err := r.finishDir(d); err != nil {
 			r.fail("set folder metadata", d.rel, err)
 		}
 	}
-	if r.pair.Fsync && r.flush != nil {
+	if r.pair.Fsync && r.flush != nil && changed {
 		if err := r.flush(); err != nil {
 			r.fail("fsync", "", err)
 		}
@@ -52,6 +58,9 @@ func (r *pairRun) finishDirs() {
 }
 
 func (r *pairRun) finishDir(d *dirMeta) error {
+	if d.holdDeletes {
+		return nil // the copy of a disk that is not mounted: left as it is
+	}
 	p := r.dstPath(d.rel)
 	mode := d.src.Mode() & (fs.ModePerm | fs.ModeSetgid | fs.ModeSticky)
 	fresh := d.dst == nil
@@ -72,7 +81,7 @@ func (r *pairRun) finishDir(d *dirMeta) error {
 			return err
 		}
 	}
-	if r.idx != nil && d.rel != "" {
+	if r.idx != nil && d.rel != "" && !d.holdDeletes {
 		dst := d.dst
 		if dst == nil {
 			dst, _ = os.Lstat(p)

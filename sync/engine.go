@@ -63,18 +63,19 @@ func Sync(ctx context.Context, pairs []config.Pair, o Options) (Summary, error) 
 	)
 	for _, p := range pairs {
 		r := &pairRun{
-			pair:     p,
-			excl:     newExcluder(p.Exclude),
-			queue:    pool.NewQueue(4 * max(o.Workers, 1)),
-			log:      o.Log.With("pair", p.Name),
-			progress: o.Progress.child(),
-			dryRun:   o.DryRun,
-			plan:     o.Plan,
-			planMu:   &planMu,
-			owner:    canChown(),
-			started:  start,
-			paused:   new(atomic.Pointer[error]),
-			stateDir: o.StateDir,
+			pair:      p,
+			excl:      newExcluder(p.Exclude),
+			queue:     pool.NewQueue(4 * max(o.Workers, 1)),
+			log:       o.Log.With("pair", p.Name),
+			progress:  o.Progress.child(),
+			dryRun:    o.DryRun,
+			plan:      o.Plan,
+			planMu:    &planMu,
+			owner:     canChown(),
+			started:   start,
+			paused:    new(atomic.Pointer[error]),
+			stateDir:  o.StateDir,
+			trustDest: !p.Checksum,
 			// Each run is a start: temps of a crash may sit anywhere.
 			sweepTemps: !o.DryRun,
 		}

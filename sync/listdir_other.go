@@ -2,6 +2,8 @@
 
 package sync
 
+import "github.com/copyd/copyd/index"
+
 // listDir lists a folder with an lstat of every entry; entries that vanish
 // meanwhile are left out.
 func listDir(dir string) ([]entry, error) {
@@ -23,3 +25,7 @@ func listDir(dir string) ([]entry, error) {
 	}
 	return out, nil
 }
+
+// listKnown lists a destination folder; elsewhere than on Linux it stats
+// every entry (see listdir_linux.go).
+func listKnown(dir string, _ map[string]index.Record) ([]entry, error) { return listDir(dir) }

@@ -708,6 +708,7 @@ func (lp *livePair) newPass(q *Queue) *pairRun {
 func (lp *livePair) scan(ctx context.Context, rel string, recursive, sweep bool) error {
 	r := lp.newPass(lp.pool.NewQueue(scansQueueFactor * lp.workers))
 	r.sweepTemps = sweep
+	r.trustDest = sweep && !lp.pair.Checksum // the first pass after a start
 	if recursive {
 		// A scan copies what it finds without a settle time: a file being
 		// written is left to its own event. Roll-ups of pending paths

@@ -11,6 +11,7 @@ import (
 
 	"github.com/copyd/copyd/config"
 	"github.com/copyd/copyd/index"
+	"github.com/copyd/copyd/internal/tempname"
 )
 
 // racyWindow: a source changed less than this long before copyd's last
@@ -110,6 +111,29 @@ func (r *pairRun) rememberDir(rel string, src, dst fs.FileInfo, rec *index.Recor
 		return
 	}
 	r.idx.Put(rel, index.Record{Kind: index.Dir, Src: s, Dst: d, CopiedNs: time.Now().UnixNano()})
+}
+
+// mountGone reports (and logs) whether the source folder of it is an
+// empty folder of its parent's disk where the index knows a folder of
+// another disk: a disk unmounted from it (unplugged, not yet mounted after
+// a reboot). Its files would look deleted.
+func (r *pairRun) mountGone(it dirItem, entries []entry) bool {
+	if it.rec == nil || it.rec.Kind != index.Dir || it.parent == nil || it.parent.src == nil {
+		return false
+	}
+	for _, e := range entries {
+		if !tempname.Is(e.name) {
+			return false
+		}
+	}
+	cur, ok1 := sourceIdentity(it.src)
+	parent, ok2 := sourceIdentity(it.parent.src)
+	if !ok1 || !ok2 || cur.Dev == it.rec.Src.Dev || cur.Dev != parent.Dev {
+		return false
+	}
+	r.log.Error("deleting nothing in this folder: it was a mount point of another disk and is now empty; is the disk mounted? copyd deletes again once its files are back (to confirm the disk is gone for good, remove the folder from the source)",
+		"path", it.rel)
+	return true
 }
 
 // records returns the index's records of the folder rel (nil without an index).

@@ -42,10 +42,15 @@ type pairRun struct {
 	busyWithin time.Duration // see writeOptions.busyWithin
 	kept       []string      // extra destination folders, for sweepKept
 
-	idx      *index.DB              // what copyd wrote; nil: no memory (today's quick check only)
-	stateDir string                 // where a one-shot run opens idx
-	paused   *atomic.Pointer[error] // set when the destination refuses writes; shared by a pair's passes
-	live     *livePair              // the daemon's pair this pass serves; nil for a one-shot run
+	idx      *index.DB // what copyd wrote; nil: no memory (today's quick check only)
+	stateDir string    // where a one-shot run opens idx
+	// trustDest lets a scan take destination files from their records
+	// where the folder still holds the inode copyd made (listKnown): set
+	// for one-shot runs and the daemon's first pass, not for the periodic
+	// rescans, which compare everything.
+	trustDest bool
+	paused    *atomic.Pointer[error] // set when the destination refuses writes; shared by a pair's passes
+	live      *livePair              // the daemon's pair this pass serves; nil for a one-shot run
 }
 
 // extra is a destination entry whose source counterpart is gone.

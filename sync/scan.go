@@ -50,19 +50,26 @@ func (r *pairRun) scanDir(ctx context.Context, it dirItem, push func(dirItem)) {
 	if !r.makeDir(ctx, it, meta) {
 		return
 	}
+	recs := r.records(ctx, it.rel)
 	var dstEntries map[string]entry
 	if meta.dst != nil {
-		dstEntries, err = r.readDestDir(it.rel)
+		if r.trustDest && len(recs) > 0 {
+			dstEntries, err = r.readKnownDestDir(it.rel, recs)
+		} else {
+			dstEntries, err = r.readDestDir(it.rel)
+		}
 		if err != nil {
 			r.fail("read destination folder", it.rel, err)
 			return
 		}
 	}
-	recs := r.records(ctx, it.rel)
 	if !r.dryRun {
 		r.mu.Lock()
 		r.dirs = append(r.dirs, meta)
 		r.mu.Unlock()
+	}
+	if r.pair.Delete && len(dstEntries) > 0 && r.mountGone(it, entries) {
+		meta.holdDeletes = true
 	}
 	if it.rel == "" && r.pair.Delete && len(entries) == 0 && len(dstEntries) > 0 {
 		r.mu.Lock()
@@ -124,7 +131,16 @@ func (r *pairRun) scanDir(ctx context.Context, it dirItem, push func(dirItem)) {
 
 // readDestDir lists a destination folder by name.
 func (r *pairRun) readDestDir(rel string) (map[string]entry, error) {
-	list, err := listDir(r.dstPath(rel))
+	return byName(listDir(r.dstPath(rel)))
+}
+
+// readKnownDestDir is readDestDir taking from recs what they prove (listKnown).
+func (r *pairRun) readKnownDestDir(rel string, recs map[string]index.Record) (map[string]entry, error) {
+	return byName(listKnown(r.dstPath(rel), recs))
+}
+
+// byName maps a folder listing by name; a missing folder has no entries.
+func byName(list []entry, err error) (map[string]entry, error) {
 	if errIsNotExist(err) || errors.Is(err, syscall.ENOTDIR) {
 		return nil, nil
 	}
@@ -208,7 +224,7 @@ func (r *pairRun) noteExtras(dir string, left map[string]entry, meta *dirMeta) {
 		if isDir {
 			r.keep(rel)
 		}
-		if !r.pair.Delete {
+		if !r.pair.Delete || meta.holdDeletes {
 			continue
 		}
 		r.mu.Lock()
