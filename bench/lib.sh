@@ -38,6 +38,10 @@ start_run() {
   res=$base/results/$ts$1
   work=$base/work/$ts$1
   mkdir -p "$res/logs" "$work"
+  # copyd's indexes (one per destination) live with the copies, not in
+  # the user's state folder, and go with them.
+  export XDG_STATE_HOME=$work/.state
+  unset STATE_DIRECTORY
   exec > >(tee -a "$res/run.log") 2>&1
   started=$SECONDS
   note "results: $res"

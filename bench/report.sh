@@ -19,7 +19,7 @@ function human(b) {
   if (b >= 1024) return sprintf("%.1f KiB", b / 1024)
   return b " B"
 }
-function rank(c) { return (c == "cp") ? 1 : (c ~ /^rsync/) ? 2 : (c == "copyd" || c == "copyd-noop") ? 3 : (c == "copyd-fsync") ? 4 : 9 }
+function rank(c) { return (c == "cp") ? 1 : (c ~ /^rsync/) ? 2 : (c ~ /^copyd-old/) ? 3 : (c == "copyd" || c == "copyd-noop") ? 4 : (c == "copyd-fsync") ? 5 : 9 }
 function ratio(peer, mine,   r) {
   if (peer == "" || mine <= 0 || peer <= 0) return "—"
   r = peer / mine

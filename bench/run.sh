@@ -11,7 +11,9 @@
 #   BENCH_DIR=/var/tmp/copyd-bench   data sets (src/), copies (work/), results (results/)
 #   COPYD_BIN=…         copyd binary to test (default: `go build ./cmd/copyd` into BENCH_DIR/bin)
 #   QUICK=1             tiny data sets in BENCH_DIR/quick, ROUNDS=3, no cool-down
-#   COMMANDS="cp rsync copyd copyd-fsync"   subset to run (e.g. COMMANDS="cp rsync": peers only)
+#   COMMANDS="cp rsync copyd copyd-fsync"   subset to run (e.g. COMMANDS="cp rsync": peers only);
+#                       add copyd-old (with COPYD_OLD_BIN=…) to time an older build in the same run
+#   COPYD_OLD_BIN=…     the older copyd binary that copyd-old runs (same flags as copyd)
 #   COPYD_FLAGS=""      extra flags for every copyd run, e.g. "--workers 8"
 #   COOLDOWN=65         seconds between deleting many files and the next timed run (ext4 trap)
 #   VERIFY_DIR_MTIMES=1 set 0 to accept copies whose folder and symlink mtimes differ
@@ -51,13 +53,15 @@ read -ra ids <<<"${COMMANDS:-cp rsync copyd copyd-fsync}"
 need_copyd=0
 for id in "${ids[@]}"; do
   case $id in cp | rsync) ;; copyd | copyd-fsync) need_copyd=1 ;;
-  *) die "COMMANDS: unknown '$id' (cp rsync copyd copyd-fsync)" ;; esac
+  copyd-old) [ -x "${COPYD_OLD_BIN:-}" ] || die "COMMANDS has copyd-old: set COPYD_OLD_BIN to an executable copyd" ;;
+  *) die "COMMANDS: unknown '$id' (cp rsync copyd copyd-fsync copyd-old)" ;; esac
 done
 [ ${#ids[@]} -gt 0 ] || die "COMMANDS is empty"
 [ "${GENERATE_ONLY:-0}" = 1 ] && need_copyd=0
 noop_ids=()
 [[ " ${ids[*]} " == *" rsync "* ]] && noop_ids+=(rsync-noop)
 [ $need_copyd = 1 ] && noop_ids+=(copyd-noop)
+[[ " ${ids[*]} " == *" copyd-old "* ]] && noop_ids+=(copyd-old-noop)
 read -ra copyd_flags <<<"${COPYD_FLAGS:-}"
 omit_dir_times="" omit_link_times=""
 [ "${VERIFY_DIR_MTIMES:-1}" = 0 ] && omit_dir_times=--omit-dir-times omit_link_times=--omit-link-times
@@ -100,6 +104,7 @@ meta commands "${ids[*]}"
 meta copyd_bin "${COPYD_BIN:-}"
 meta copyd_sha256 "$( [ -n "${COPYD_BIN:-}" ] && sha256sum "$COPYD_BIN" | cut -c1-16)"
 meta copyd_flags "${COPYD_FLAGS:-}"
+meta copyd_old_bin "${COPYD_OLD_BIN:-}"
 meta verify_dir_mtimes "${VERIFY_DIR_MTIMES:-1}"
 meta loadavg_start "$(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -159,6 +164,7 @@ argv_for() { # ID SRC DST -> argv
   rsync | rsync-noop) argv=(rsync -a "$s/" "$d/") ;;
   copyd | copyd-noop) argv=("$COPYD_BIN" sync --fsync=false --progress never "${copyd_flags[@]}" "$s" "$d") ;;
   copyd-fsync) argv=("$COPYD_BIN" sync --fsync=true --progress never "${copyd_flags[@]}" "$s" "$d") ;;
+  copyd-old | copyd-old-noop) argv=("$COPYD_OLD_BIN" sync --fsync=false --progress never "${copyd_flags[@]}" "$s" "$d") ;;
   esac
 }
 label_for() {
@@ -168,6 +174,7 @@ label_for() {
   rsync | rsync-noop) echo "rsync -a" ;;
   copyd | copyd-noop) echo "copyd sync --fsync=false$extra" ;;
   copyd-fsync) echo "copyd sync --fsync=true$extra" ;;
+  copyd-old | copyd-old-noop) echo "copyd sync --fsync=false$extra (COPYD_OLD_BIN)" ;;
   esac
 }
 
@@ -307,13 +314,13 @@ for ((ki = 0; ki < nk; ki++)); do
         drop_caches
         warm "$src"
         du -s "$dst" >/dev/null # the copy's metadata, as right after the sync that made it
-        if [ "$id" = copyd-noop ]; then
+        if [[ $id == copyd*-noop ]]; then
           listing "$dst" >"$res/logs/.before"
           listing_c "$dst" >"$res/logs/.before_c"
         fi
         timed "$kind" noop "$id" "$r" -- "${argv[@]}"
         v=-
-        if [ "$rc" = 0 ] && [ "$id" = copyd-noop ]; then
+        if [ "$rc" = 0 ] && [[ $id == copyd*-noop ]]; then
           listing "$dst" >"$res/logs/.after"
           if ! diff "$res/logs/.before" "$res/logs/.after" >"$res/logs/.diff"; then
             head -n 20 "$res/logs/.diff" >&2
@@ -333,6 +340,7 @@ for ((ki = 0; ki < nk; ki++)); do
   fi
   remove_tree "$dsts" # only now, after all rounds
 done
+rm -rf "$work/.state"
 rmdir "$work" 2>/dev/null || true
 rm -f "$res"/logs/.time "$res"/logs/.diff "$res"/logs/.before* "$res"/logs/.after*
 find "$res/logs" -type f -empty -delete

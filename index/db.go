@@ -33,11 +33,9 @@ var migrations = []string{
 	CREATE TABLE entries (
 		dir INTEGER NOT NULL,
 		name BLOB NOT NULL,
-		ino INTEGER NOT NULL,
 		rec BLOB NOT NULL,
 		PRIMARY KEY (dir, name)
 	) WITHOUT ROWID;
-	CREATE INDEX entries_ino ON entries (ino);
 	CREATE TABLE failures (
 		path BLOB PRIMARY KEY,
 		op TEXT NOT NULL,

@@ -80,12 +80,6 @@ func TestWritesReadBack(t *testing.T) {
 	if got := slices.Sorted(mapKeys(db.Dir(t.Context(), ""))); !slices.Equal(got, []string{"a", "d", "名前\n\xff"}) {
 		t.Errorf("Dir(root) = %q", got)
 	}
-	if got := db.ByInode(t.Context(), 7, 2); len(got) != 1 || got[0].Path != "d/b" {
-		t.Errorf("ByInode(2) = %+v, want d/b", got)
-	}
-	if got := db.ByInode(t.Context(), 8, 2); len(got) != 0 {
-		t.Errorf("ByInode on another device = %+v, want none", got)
-	}
 
 	db.Move("d", "m") // a folder: everything below moves with it
 	db.Flush(t.Context())

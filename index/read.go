@@ -9,7 +9,7 @@ import (
 
 // readStmts are the prepared queries of the read connections.
 type readStmts struct {
-	dir, get, byIno, failures *sql.Stmt
+	dir, get, failures *sql.Stmt
 }
 
 func (s *readStmts) prepare(db *sql.DB) error {
@@ -24,13 +24,12 @@ func (s *readStmts) prepare(db *sql.DB) error {
 	}
 	s.dir = prep(`SELECT e.name, e.rec FROM entries e JOIN dirs d ON e.dir = d.id WHERE d.path = ?`)
 	s.get = prep(`SELECT e.rec FROM entries e JOIN dirs d ON e.dir = d.id WHERE d.path = ? AND e.name = ?`)
-	s.byIno = prep(`SELECT d.path, e.name, e.rec FROM entries e JOIN dirs d ON e.dir = d.id WHERE e.ino = ?`)
 	s.failures = prep(`SELECT path, op, err, since, last, attempts FROM failures ORDER BY since`)
 	return err
 }
 
 func (s *readStmts) close() {
-	for _, st := range []*sql.Stmt{s.dir, s.get, s.byIno, s.failures} {
+	for _, st := range []*sql.Stmt{s.dir, s.get, s.failures} {
 		if st != nil {
 			st.Close()
 		}
@@ -90,44 +89,6 @@ func (db *DB) Get(ctx context.Context, rel string) (rec Record, ok bool) {
 		return Record{}, false
 	}
 	return rec, true
-}
-
-// PathRecord is a record with its destination path.
-type PathRecord struct {
-	Path string
-	Record
-}
-
-// ByInode returns the records whose source was the entry dev:ino.
-func (db *DB) ByInode(ctx context.Context, dev, ino uint64) []PathRecord {
-	if db.broken.Load() {
-		return nil
-	}
-	rows, err := db.reads.byIno.QueryContext(ctxOrBackground(ctx), int64(ino))
-	if err != nil {
-		db.noteErr(err)
-		return nil
-	}
-	defer rows.Close()
-	var out []PathRecord
-	for rows.Next() {
-		var dir, name, b []byte
-		if err := rows.Scan(&dir, &name, &b); err != nil {
-			db.noteErr(err)
-			return nil
-		}
-		r, err := decodeRecord(b)
-		if err != nil || r.Src.Dev != dev {
-			continue
-		}
-		p := string(name)
-		if len(dir) > 0 {
-			p = string(dir) + "/" + p
-		}
-		out = append(out, PathRecord{Path: p, Record: r})
-	}
-	db.noteErr(rows.Err())
-	return out
 }
 
 // Failure is a path that failed, as the index keeps it across restarts.
