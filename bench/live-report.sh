@@ -131,7 +131,7 @@ END {
   }
 
   # ---- scale
-  ns = split("copyd oneshot lsyncd", C, " ")
+  ns = split("copyd oneshot lsyncd copyd-restart copyd-old-restart", C, " ")
   have = 0
   for (i = 1; i <= ns; i++) if (("scale", C[i], "ready_s") in V) have = 1
   if (have) {
@@ -146,6 +146,8 @@ END {
     slab["copyd"] = "`copyd run`"
     slab["oneshot"] = "`copyd sync`, one-shot (reference: the same copy, no daemon)"
     slab["lsyncd"] = "lsyncd `delay = 0` (peak RSS: lsyncd only, not its rsync)"
+    slab["copyd-restart"] = "`copyd run` restarted on its complete copy (index)"
+    slab["copyd-old-restart"] = "`copyd run` of COPYD_OLD_BIN restarted on the same copy"
     for (i = 1; i <= ns; i++) {
       id = C[i]
       if (!(("scale", id, "ready_s") in V)) continue
@@ -158,6 +160,8 @@ END {
     print ""
     if (("scale", "copyd", "initial_copy_s") in V && V["scale", "copyd", "initial_copy_s"] + 0 > 0)
       printf "copyd'"'"'s own account (its `watching` line): initial copy %s s, %s watches; the rest of start → ready is start-up and putting the watches on before the copy.\n\n", secs(median(V["scale", "copyd", "initial_copy_s"])), commas(median(V["scale", "copyd", "watches"]))
+    if (("scale", "copyd", "index_kib") in V)
+      printf "copyd'"'"'s index of the copy on disk: %s MiB.\n\n", mib(median(V["scale", "copyd", "index_kib"]))
   }
   warn = ""
   for (k in V) { split(k, z, SUBSEP); if (z[3] == "log_warnings") { s = V[k]; n = split(s, a, " "); for (j = 1; j <= n; j++) if (a[j] > 0) warn = warn " " z[1] "/" z[2] } }

@@ -38,6 +38,7 @@
 #   BURST_FILES=10000 BURST_DIRS=10       burst size
 #   SCALE_DIRS=100000 SCALE_FILES=10      scale tree: folders, empty files per folder
 #   IDLE_S=60            idle-CPU window;  LSYNCD_SCALE=1 (0: no lsyncd in the scale test)
+#   COPYD_OLD_BIN=…      an older copyd, restarted on the scale copy after the new one (same run)
 #   SCALE_ONESHOT=1      scale: also time a one-shot `copyd sync` of the tree (reference)
 #   WARMUP=1             burst: untimed warm-up rounds first (QUICK: 0)
 #   BURST_NEW_DIRS=1     0: the burst's folders exist before the daemon starts
@@ -181,6 +182,8 @@ label_of() {
   lsyncd) echo "lsyncd default.rsync, delay = 0" ;;
   lsyncd-d15) echo "lsyncd default.rsync, default delay (15 s)" ;;
   oneshot) echo "copyd sync (one-shot, fresh destination)" ;;
+  copyd-restart) echo "copyd run, restarted on its complete copy" ;;
+  copyd-old-restart) echo "copyd run (COPYD_OLD_BIN), restarted on the same copy" ;;
   esac
 }
 
@@ -190,10 +193,11 @@ start_daemon() {
   local id=$1 s=$2 d=$3
   dlog=$4
   case $id in
-  copyd | copyd-s0)
-    local extra=()
+  copyd | copyd-s0 | copyd-restart | copyd-old-restart)
+    local extra=() bin=$COPYD_BIN
     [ "$id" = copyd-s0 ] && extra=(--settle 0)
-    "$COPYD_BIN" run "$s" "$d" --log-format json --fsync="$FSYNC" "${extra[@]}" "${copyd_flags[@]}" >"$dlog" 2>&1 &
+    [ "$id" = copyd-old-restart ] && bin=$COPYD_OLD_BIN
+    "$bin" run "$s" "$d" --log-format json --fsync="$FSYNC" "${extra[@]}" "${copyd_flags[@]}" >"$dlog" 2>&1 &
     dpid=$! dready='"msg":"watching"'
     ;;
   lsyncd | lsyncd-d15)
@@ -462,7 +466,31 @@ run_scale() {
       stop_daemon "$id"
       if [ "$id" = copyd ]; then copyd_log_check copyd "$dlog" scale "$r"; fi
       verify "$src" "$d" scale "$id" "$r"
+      if [ "$id" = copyd ]; then scale_restarts "$src" "$d" "$r"; fi
     done
+  done
+}
+
+# scale_restarts SRC DST ROUND: copyd run started again on the complete
+# copy copyd just made (a restart, a reboot): start -> "watching", peak RSS,
+# the index on disk; with COPYD_OLD_BIN, the older build on the same copy.
+scale_restarts() {
+  local src=$1 d=$2 r=$3 id idx
+  idx=$(du -sk "$XDG_STATE_HOME/copyd" 2>/dev/null | cut -f1)
+  row scale copyd "$r" index_kib "${idx:-0}" "$(label_of copyd)"
+  note "  r$r index on disk: $((${idx:-0} / 1024)) MiB"
+  for id in copyd-restart ${COPYD_OLD_BIN:+copyd-old-restart}; do
+    drop_caches
+    du -s "$src" >/dev/null
+    t_start=$(now_us)
+    start_daemon "$id" "$src" "$d" "$res/logs/scale.$id.r$r.log"
+    wait_ready "${SCALE_TIMEOUT:-3600}"
+    row scale "$id" "$r" ready_s "$(secs "$ready_us")" "$(label_of "$id")"
+    row scale "$id" "$r" startup_cpu_s "$(awk -v a="$(cpu_ticks "$dpid")" -v c="$clk" 'BEGIN { printf "%.2f", a / c }')" "$(label_of "$id")"
+    row scale "$id" "$r" peak_rss_kib "$(hwm_kib "$dpid")" "$(label_of "$id")"
+    note "  r$r $(label_of "$id"): ready after $(secs "$ready_us")s, peak RSS $(($(hwm_kib "$dpid") / 1024)) MiB"
+    stop_daemon "$id"
+    verify "$src" "$d" scale "$id" "$r"
   done
 }
 
