@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -175,36 +177,56 @@ func TestUnusableIsRebuilt(t *testing.T) {
 	}
 }
 
-// TestCorruptFoundLater: corruption found by a read makes the index ignored
-// (no records, one log line) and rebuilt at the next start.
-func TestCorruptFoundLater(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "x.db")
-	b := testBinding(dir)
-	db, _ := open(t, path, b)
-	for i := range 5000 {
-		db.Put("d/"+strings.Repeat("n", 50)+string(rune('a'+i%26))+string(rune(i)), rec(uint64(i+1), 1))
-	}
-	db.Close()
-	// Keep the header pages, spoil the rest: the meta table still reads.
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fi, _ := f.Stat()
-	f.WriteAt(bytes.Repeat([]byte{0xA5}, int(fi.Size())-3*4096), 3*4096)
-	f.Close()
-	db2, logs := open(t, path, b)
-	if got := db2.Dir(t.Context(), "d"); len(got) != 0 {
-		t.Errorf("Dir() of a corrupt index = %d records, want none", len(got))
-	}
-	if !db2.Broken() && !db2.Fresh {
-		t.Fatalf("corruption not noticed; log: %s", logs)
-	}
-	db2.Close()
-	db3, _ := open(t, path, b)
-	if !db3.Fresh {
-		t.Error("corrupt database not rebuilt at the next start")
+// TestCorruptFound: a damaged page is found by the check at open (the
+// index is rebuilt at once, one line saying so) or, when it is damaged
+// while open, by the read that meets it (the index is then ignored and
+// rebuilt at the next start).
+func TestCorruptFound(t *testing.T) {
+	for _, whileOpen := range []bool{false, true} {
+		t.Run(fmt.Sprintf("while_open=%v", whileOpen), func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "x.db")
+			b := testBinding(dir)
+			db, _ := open(t, path, b)
+			for i := range 5000 {
+				db.Put("d/"+strings.Repeat("n", 50)+string(rune('a'+i%26))+string(rune(i)), rec(uint64(i+1), 1))
+			}
+			db.Close()
+			// Keep the header pages, spoil the rest: the meta table still reads.
+			spoil := func() {
+				f, err := os.OpenFile(path, os.O_RDWR, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				fi, _ := f.Stat()
+				f.WriteAt(bytes.Repeat([]byte{0xA5}, int(fi.Size())-3*4096), 3*4096)
+				f.Close()
+			}
+			if !whileOpen {
+				spoil()
+			}
+			db2, logs := open(t, path, b)
+			if whileOpen {
+				spoil()
+			}
+			if got := db2.Dir(t.Context(), "d"); len(got) != 0 {
+				t.Errorf("Dir() of a corrupt index = %d records, want none", len(got))
+			}
+			if !whileOpen {
+				if !db2.Fresh || !strings.Contains(logs.String(), "corrupt") {
+					t.Fatalf("corruption not found at open (Fresh = %v); log: %s", db2.Fresh, logs)
+				}
+				return
+			}
+			if !db2.Broken() {
+				t.Fatalf("corruption not noticed by the read; log: %s", logs)
+			}
+			db2.Close()
+			db3, _ := open(t, path, b)
+			if !db3.Fresh {
+				t.Error("corrupt database not rebuilt at the next start")
+			}
+		})
 	}
 }
 
@@ -250,5 +272,87 @@ func writeFile(t *testing.T, path, content string) {
 	}
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestReadsSeeQueuedWrites: a read returns what the writes before it made,
+// committed or not: seeded random puts, deletes and moves on a few paths,
+// each followed by reads of every path and folder, against a plain map.
+func TestReadsSeeQueuedWrites(t *testing.T) {
+	paths := []string{"a", "b", "d", "d/a", "d/b", "d/e", "d/e/a", "f", "f/a", "f/e", "f/e/a"}
+	folders := []string{"", "d", "d/e", "f", "f/e"}
+	for _, flushEvery := range []int{20, 1} { // 1: the database alone
+		for seed := int64(1); seed <= 8; seed++ {
+			t.Run(fmt.Sprintf("flush_1_in_%d/%d", flushEvery, seed), func(t *testing.T) {
+				dir := t.TempDir()
+				db, _ := open(t, filepath.Join(dir, "x.db"), testBinding(dir))
+				rng := rand.New(rand.NewPCG(uint64(seed), 0))
+				model := map[string]Record{}
+				under := func(p, root string) bool { return p == root || strings.HasPrefix(p, root+"/") }
+				for step := 0; step < 200; step++ {
+					p := paths[rng.IntN(len(paths))]
+					var what string
+					switch n := rng.IntN(10); {
+					case n < 6:
+						r := rec(uint64(step), int64(step))
+						db.Put(p, r)
+						model[p] = r
+						what = "Put " + p
+					case n < 8:
+						db.Delete(p)
+						for k := range model {
+							if under(k, p) {
+								delete(model, k)
+							}
+						}
+						what = "Delete " + p
+					default:
+						to := paths[rng.IntN(len(paths))]
+						if under(to, p) || under(p, to) {
+							continue
+						}
+						db.Move(p, to)
+						moved := map[string]Record{}
+						for k, r := range model {
+							if under(k, to) {
+								delete(model, k)
+							}
+							if under(k, p) {
+								moved[to+k[len(p):]] = r
+								delete(model, k)
+							}
+						}
+						maps.Copy(model, moved)
+						what = "Move " + p + " " + to
+					}
+					if rng.IntN(flushEvery) == 0 {
+						db.Flush(t.Context())
+					}
+					for _, q := range paths {
+						r, ok := db.Get(t.Context(), q)
+						want, wantOK := model[q]
+						if ok != wantOK || r.Src.Ino != want.Src.Ino {
+							t.Fatalf("step %d (%s): Get(%s) = ino %d, %v; want ino %d, %v", step, what, q, r.Src.Ino, ok, want.Src.Ino, wantOK)
+						}
+					}
+					for _, f := range folders {
+						got := db.Dir(t.Context(), f)
+						want := map[string]uint64{}
+						for k, r := range model {
+							if d, name := split(k); d == f {
+								want[name] = r.Src.Ino
+							}
+						}
+						gotIno := map[string]uint64{}
+						for name, r := range got {
+							gotIno[name] = r.Src.Ino
+						}
+						if !maps.Equal(gotIno, want) {
+							t.Fatalf("step %d (%s): Dir(%q) = %v, want %v", step, what, f, gotIno, want)
+						}
+					}
+				}
+			})
+		}
 	}
 }

@@ -42,6 +42,44 @@ func (db *DB) Dir(ctx context.Context, rel string) map[string]Record {
 	if db.broken.Load() {
 		return nil
 	}
+	var view dirView
+	if db.pend != nil {
+		db.awaitMoves(ctx)
+		view = db.pend.dir(rel) // before the read: what commits meanwhile is read
+	}
+	var out map[string]Record
+	if !view.cleared {
+		out = db.committedDir(ctx, rel)
+		if out == nil && db.broken.Load() {
+			return nil
+		}
+	}
+	for name, r := range view.set {
+		if r == nil {
+			delete(out, name)
+			continue
+		}
+		if out == nil {
+			out = make(map[string]Record)
+		}
+		out[name] = *r
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// awaitMoves waits, when a move is queued, until it is committed: the
+// queue does not replay moves (see pending).
+func (db *DB) awaitMoves(ctx context.Context) {
+	if db.pend.moves.Load() > 0 {
+		db.Flush(ctx)
+	}
+}
+
+// committedDir reads the committed records of folder rel.
+func (db *DB) committedDir(ctx context.Context, rel string) map[string]Record {
 	rows, err := db.reads.dir.QueryContext(ctxOrBackground(ctx), []byte(rel))
 	if err != nil {
 		db.noteErr(err)
@@ -73,6 +111,12 @@ func (db *DB) Dir(ctx context.Context, rel string) map[string]Record {
 func (db *DB) Get(ctx context.Context, rel string) (rec Record, ok bool) {
 	if db.broken.Load() || rel == "" {
 		return Record{}, false
+	}
+	if db.pend != nil {
+		db.awaitMoves(ctx)
+		if rec, ok, known := db.pend.lookup(rel); known {
+			return rec, ok
+		}
 	}
 	dir, name := split(rel)
 	var b []byte

@@ -27,6 +27,7 @@ type op struct {
 	rec  Record
 	fail Failure
 	done chan struct{} // opBarrier: closed once everything before it is committed
+	seq  uint64        // its place in db.pend (puts and deletes)
 }
 
 // maxBatch bounds the writes of one transaction.
@@ -63,6 +64,9 @@ func (db *DB) Flush(ctx context.Context) {
 }
 
 func (db *DB) send(o op) {
+	if db.pend != nil {
+		o.seq = db.pend.note(o)
+	}
 	defer func() {
 		if recover() != nil && o.done != nil { // closed: nothing more is written
 			close(o.done)
@@ -107,7 +111,14 @@ func (db *DB) writer() {
 	}
 	defer w.close()
 	for first := range db.ops {
-		w.commit(ctx, collect(db.ops, first))
+		batch := collect(db.ops, first)
+		w.commit(ctx, batch)
+		db.pend.committed(batch)
+		for _, o := range batch {
+			if o.kind == opBarrier { // after pend: a flushed read finds it all in the database
+				close(o.done)
+			}
+		}
 	}
 }
 
@@ -196,22 +207,11 @@ func (w *batchWriter) close() {
 // commit applies one batch in one transaction. An error drops the batch
 // (a lost record costs a comparison later, never data) and is logged.
 func (w *batchWriter) commit(ctx context.Context, batch []op) {
-	var barriers []chan struct{}
-	defer func() {
-		for _, b := range barriers {
-			close(b)
-		}
-	}()
 	if w.db.broken.Load() {
-		for _, o := range batch {
-			if o.done != nil {
-				barriers = append(barriers, o.done)
-			}
-		}
 		return
 	}
 	if _, err := w.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		w.failed(err, batch, &barriers)
+		w.failed(err)
 		return
 	}
 	for i := 0; i < len(batch); i++ {
@@ -219,7 +219,6 @@ func (w *batchWriter) commit(ctx context.Context, batch []op) {
 		var err error
 		switch o.kind {
 		case opBarrier:
-			barriers = append(barriers, o.done)
 			continue
 		case opPut:
 			j := i + 1
@@ -234,23 +233,18 @@ func (w *batchWriter) commit(ctx context.Context, batch []op) {
 		if err != nil {
 			_, _ = w.conn.ExecContext(ctx, "ROLLBACK")
 			clear(w.dirs) // ids made in the rolled-back transaction are gone
-			w.failed(err, batch, &barriers)
+			w.failed(err)
 			return
 		}
 	}
 	if _, err := w.conn.ExecContext(ctx, "COMMIT"); err != nil {
 		_, _ = w.conn.ExecContext(ctx, "ROLLBACK")
 		clear(w.dirs)
-		w.failed(err, nil, &barriers)
+		w.failed(err)
 	}
 }
 
-func (w *batchWriter) failed(err error, batch []op, barriers *[]chan struct{}) {
-	for _, o := range batch {
-		if o.kind == opBarrier {
-			*barriers = append(*barriers, o.done)
-		}
-	}
+func (w *batchWriter) failed(err error) {
 	w.db.noteErr(err)
 	if !w.db.broken.Load() {
 		w.db.log.Warn("index writes lost; the paths concerned are compared in full next time", "index", w.db.path, "err", err)
@@ -386,6 +380,24 @@ func (w *batchWriter) move(ctx context.Context, from, to string) error {
 	if err := w.delete(ctx, to); err != nil {
 		return err
 	}
+	if err := w.moveRecord(ctx, from, to); err != nil {
+		return err
+	}
+	// What is below from moves even when from itself has no record (a
+	// folder recorded only once its scan is done, say).
+	lo, hi := below(from)
+	res, err := w.moveDirs.ExecContext(ctx, []byte(to), len(from)+1, []byte(from), lo, hi)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		clear(w.dirs)
+	}
+	return nil
+}
+
+// moveRecord moves the record of from itself, when there is one.
+func (w *batchWriter) moveRecord(ctx context.Context, from, to string) error {
 	fdir, fname := split(from)
 	fid, err := w.dir(ctx, fdir, false)
 	if err != nil || fid == 0 {
@@ -394,7 +406,7 @@ func (w *batchWriter) move(ctx context.Context, from, to string) error {
 	var rec []byte
 	err = w.getRec.QueryRowContext(ctx, fid, []byte(fname)).Scan(&rec)
 	if err == sql.ErrNoRows {
-		return nil // nothing recorded: nothing to move
+		return nil
 	}
 	if err != nil {
 		return err
@@ -407,18 +419,8 @@ func (w *batchWriter) move(ctx context.Context, from, to string) error {
 	if _, err := w.put.ExecContext(ctx, tid, []byte(tname), rec); err != nil {
 		return err
 	}
-	if _, err := w.del.ExecContext(ctx, fid, []byte(fname)); err != nil {
-		return err
-	}
-	lo, hi := below(from)
-	res, err := w.moveDirs.ExecContext(ctx, []byte(to), len(from)+1, []byte(from), lo, hi)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n > 0 {
-		clear(w.dirs)
-	}
-	return nil
+	_, err = w.del.ExecContext(ctx, fid, []byte(fname))
+	return err
 }
 
 // split returns the folder and the name of a relative path.
