@@ -1044,6 +1044,20 @@ func (lp *livePair) claim(rel string) bool {
 	return true
 }
 
+// tempInUse reports whether the temp file name in the destination folder
+// dir belongs to work under way: a copy of the path it is for, or a file
+// moved aside for it (see stageFile). Other temps are a crash's leftovers.
+func (lp *livePair) tempInUse(dir, name string) bool {
+	target := relJoin(dir, tempname.Target(name))
+	lp.mu.Lock()
+	defer lp.mu.Unlock()
+	if lp.copying[target] {
+		return true
+	}
+	st, ok := lp.staged[target]
+	return ok && filepath.Base(st.tmp) == name
+}
+
 // release gives rel back once its copy is under its final name (or gone).
 func (lp *livePair) release(rel string) {
 	lp.mu.Lock()

@@ -317,7 +317,7 @@ func (lp *livePair) confirmMoved(ctx context.Context, from, to string, n *int) e
 		proven := false
 		switch {
 		case e.info.Mode().IsRegular():
-			proven = hasRec && d.info.Mode().IsRegular() && judge(e.info, d.info, &rec) == needMetadata
+			proven = hasRec && d.info.Mode().IsRegular() && lp.provenMoved(e.info, d.info, &rec, toRel, fromRel)
 		case e.info.IsDir():
 			if hasRec && d.info.IsDir() && sameEntry(held{moveCandidate{fromRel, d.info}, &rec, time.Time{}}, moveCandidate{toRel, e.info}) {
 				if err := lp.confirmMoved(ctx, fromRel, toRel, n); err != nil {
@@ -339,6 +339,21 @@ func (lp *livePair) confirmMoved(ctx context.Context, from, to string, n *int) e
 		}
 	}
 	return nil
+}
+
+// provenMoved reports whether the destination file fromRel (about to be
+// renamed to toRel) holds the current content of the source file toRel:
+// by its record, or where the record cannot tell alone (racy, or a chmod
+// since), by its bytes.
+func (lp *livePair) provenMoved(src, dst fs.FileInfo, rec *index.Record, toRel, fromRel string) bool {
+	switch judge(src, dst, rec) {
+	case needMetadata:
+		return true
+	case needCompare:
+		same, err := sameContent(lp.base.srcPath(toRel), lp.base.dstPath(fromRel))
+		return err == nil && same
+	}
+	return false
 }
 
 // maxMoveDepth is how deep below the root a new folder is looked into.

@@ -9,8 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-
-	"github.com/copyd/copyd/internal/tempname"
 )
 
 func TestFileEvents(t *testing.T) {
@@ -278,27 +276,6 @@ func TestClose(t *testing.T) {
 				t.Errorf("Notify called %d times after Close returned", n)
 			}
 		})
-	}
-}
-
-func TestIsTemp(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name string
-		want bool
-	}{
-		{".x.copyd-0123456789abcdef.tmp", true},
-		{"..copyd-0123456789abcdef.tmp", true},
-		{".x.copyd-0123456789ABCDEF.tmp", false},
-		{".x.copyd-0123456789abcde.tmp", false},
-		{"x.copyd-0123456789abcdef.tmp", false},
-		{".x.tmp", false},
-		{".x.copyd-0123456789abcdef", false},
-	}
-	for _, tt := range tests {
-		if got := tempname.Is(tt.name); got != tt.want {
-			t.Errorf("tempname.Is(%q) = %v, want %v", tt.name, got, tt.want)
-		}
 	}
 }
 
