@@ -122,10 +122,12 @@ done
 # What "systemctl enable copyd" would have made: purge must remove it.
 mkdir -p /etc/systemd/system/multi-user.target.wants
 ln -sf /lib/systemd/system/copyd.service /etc/systemd/system/multi-user.target.wants/copyd.service
+# What the service keeps (StateDirectory=copyd): purge must remove it too.
+mkdir -p /var/lib/copyd && : >/var/lib/copyd/backup-0123456789abcdef.db
 
-step "purge (dpkg -P): config, /etc/copyd and enablement links gone"
+step "purge (dpkg -P): config, /etc/copyd, the indexes and enablement links gone"
 dpkg -P copyd </dev/null
-for f in /etc/copyd /etc/systemd/system/multi-user.target.wants/copyd.service; do
+for f in /etc/copyd /var/lib/copyd /etc/systemd/system/multi-user.target.wants/copyd.service; do
   if [ -e "$f" ] || [ -L "$f" ]; then fail "$f is still there after dpkg -P"; fi
 done
 if dpkg-query -W -f='${Status}' copyd 2>/dev/null | grep -q 'installed\|config-files'; then fail "dpkg still knows copyd"; fi

@@ -35,6 +35,9 @@ ExecStart={{.ExecStart}}
 # SIGTERM gives copies in flight 10 s; SIGKILL only after TimeoutStopSec.
 KillMode=mixed
 TimeoutStopSec=20s
+# The pairs' indexes: /var/lib/copyd, the default state_dir ($STATE_DIRECTORY).
+StateDirectory=copyd
+StateDirectoryMode=0700
 Restart=on-failure
 RestartSec=5s
 # Exit code 2 is a config error: a restart cannot fix it.
