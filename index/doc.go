@@ -16,10 +16,13 @@
 //
 // Writes go through one writer goroutine that batches them into
 // transactions (WAL, synchronous=NORMAL: a crash loses at most the last
-// batches, never consistency); reads run on their own connections and may
-// not yet see writes still in a batch ([DB.Flush] waits for them).
+// batches, never consistency); reads run on their own connections and see
+// every write made before them, committed or still queued (queued puts and
+// deletes are kept in memory until their batch commits; a read waits for
+// a queued move). [DB.Flush] waits until everything written is committed.
 //
-// [Lock] makes sure one copyd at a time uses a destination's database.
+// A lock file beside the database makes sure one copyd at a time uses a
+// destination's database ([ErrLocked] names the other process).
 //
 // Goroutines: [Open] starts the writer; [DB.Close] ends it and waits.
 package index

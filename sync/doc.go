@@ -10,6 +10,15 @@
 // standard library's sync keeps its own name. Inside this package, "sync"
 // is the standard one.
 //
+// The invariant: bytes go under a destination name only when they are
+// proven equal to that name's current source content — copied from the
+// source now (stat before and after), or an existing destination entry
+// proven by its exact identity record in the pair's index (package index)
+// or by a byte comparison. Size and mtime alone are proof only where there
+// is no record (a first run, as in rsync). A rename is matched by the
+// recorded device and inode, never by size and mtime; a path whose identity
+// changed is checked as changed. See judge (memory.go) and moves.go.
+//
 // Guarantees: a file under its final name in a destination is always
 // complete (temp file in the destination folder, then rename); a source that
 // changed while it was copied is discarded and copied again; symlinks are
