@@ -827,6 +827,7 @@ func (lp *livePair) rootBrake() string {
 // It reports whether it copied a file or symlink.
 func (lp *livePair) syncPath(ctx context.Context, rel string, written bool) (copied bool) {
 	r := lp.base
+	defer lp.dropStagedFor(rel) // taken by takeStaged, or of no use now
 	src, err := os.Lstat(r.srcPath(rel))
 	switch {
 	case err != nil && rel == "":
@@ -1042,20 +1043,6 @@ func (lp *livePair) claim(rel string) bool {
 	}
 	lp.copying[rel] = true
 	return true
-}
-
-// tempInUse reports whether the temp file name in the destination folder
-// dir belongs to work under way: a copy of the path it is for, or a file
-// moved aside for it (see stageFile). Other temps are a crash's leftovers.
-func (lp *livePair) tempInUse(dir, name string) bool {
-	target := relJoin(dir, tempname.Target(name))
-	lp.mu.Lock()
-	defer lp.mu.Unlock()
-	if lp.copying[target] {
-		return true
-	}
-	st, ok := lp.staged[target]
-	return ok && filepath.Base(st.tmp) == name
 }
 
 // release gives rel back once its copy is under its final name (or gone).

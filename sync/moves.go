@@ -258,6 +258,18 @@ func (lp *livePair) finishStaged(ctx context.Context, r *pairRun, rel, tmp strin
 	return nil
 }
 
+// dropStagedFor removes the file moved aside for rel, if takeStaged did
+// not take it (rel is no longer a regular file, say).
+func (lp *livePair) dropStagedFor(rel string) {
+	lp.mu.Lock()
+	st, ok := lp.staged[rel]
+	delete(lp.staged, rel)
+	lp.mu.Unlock()
+	if ok {
+		removeFile(st.tmp)
+	}
+}
+
 // dropStaged removes every file still moved aside (the pair stops).
 func (lp *livePair) dropStaged() {
 	lp.mu.Lock()

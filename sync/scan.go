@@ -212,9 +212,6 @@ func (r *pairRun) noteExtras(dir string, left map[string]entry, meta *dirMeta) {
 	for name, e := range left {
 		rel := relJoin(dir, name)
 		if tempname.Is(name) {
-			if r.live != nil && r.live.tempInUse(dir, name) {
-				continue // a copy or a move under way writes it
-			}
 			if !r.dryRun && r.staleTempGone(rel, os.Remove(r.dstPath(rel))) {
 				meta.changed.Store(true)
 			}

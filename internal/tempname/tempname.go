@@ -64,13 +64,3 @@ func Is(name string) bool {
 	}
 	return strings.Contains(name[1:len(name)-len(tempSuffix)], tempInfix)
 }
-
-// Target returns the name a temp file of copyd's is for ("" when name is
-// not one); a name cut short by For or Beside comes back cut.
-func Target(name string) string {
-	if !Is(name) {
-		return ""
-	}
-	inner := name[1 : len(name)-len(tempSuffix)]
-	return inner[:strings.LastIndex(inner, tempInfix)]
-}
