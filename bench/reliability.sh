@@ -7,11 +7,13 @@
 #
 # Env: SEEDS=100 (churn seeds), KILLS=60 (kill -9s), CHURN_KILLS=30 (kill -9s
 # during churn), LOAD=200000 (files created while copyd runs), FUZZTIME=2m
-# (config fuzzing).
+# (config fuzzing), IDENTITY_SEEDS=5000 (look-alike property seeds through
+# copyd sync), IDENTITY_RUN_SEEDS=200 (the same through copyd run).
 # Needs root for the parts that mount a tmpfs or a loop device, lower the inotify queue, use
 # a user namespace or run copyd as another user; they say so when skipped.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+IDENTITY_SEEDS=${IDENTITY_SEEDS:-5000} IDENTITY_RUN_SEEDS=${IDENTITY_RUN_SEEDS:-200}
 SEEDS=${SEEDS:-100} KILLS=${KILLS:-60} CHURN_KILLS=${CHURN_KILLS:-30} LOAD=${LOAD:-200000} FUZZTIME=${FUZZTIME:-2m}
 log=$(mktemp "${TMPDIR:-/tmp}/copyd-reliability.XXXXXX.log") # kept: the whole output, for a failure's details
 start=$(date +%s)
@@ -21,6 +23,11 @@ step "churn ($SEEDS seeds), kill -9 ($KILLS kills, $CHURN_KILLS during churn), l
 COPYD_CHURN_SEEDS=$SEEDS COPYD_CRASH_KILLS=$KILLS COPYD_CRASH_CHURN_KILLS=$CHURN_KILLS COPYD_LOAD_FILES=$LOAD go test -race -count=1 -v -timeout 60m \
   -run '^(TestChurn|TestCrashLeavesOnlyCompleteFiles|TestCrashDuringChurn|TestRunUnreadableIsRetried|TestRunReadOnlyDestination|TestRunSourceUnmounted|TestRunFileReplacedByFolderMidCopy|TestHostile.*|TestRunWatchLimitDegraded|TestRunOverflowRescan|TestRunMissingSourceRoot|TestRunEmptiedSourceDeletesNothing|TestRunSIGTERMMidCopy|TestRunSlowWriterNeverPartial|TestRunBurstOf10000Files|TestRunLoad)$' \
   ./cmd/copyd/ | tee -a "$log" | grep -E '^(=== RUN|--- (PASS|FAIL|SKIP)|ok|FAIL)|kills|files written|skip' | grep -v '=== RUN' || true
+
+step "identity property: $IDENTITY_SEEDS seeds through copyd sync, $IDENTITY_RUN_SEEDS through copyd run (look-alike files: few sizes, one mtime)"
+COPYD_IDENTITY_SEEDS=$IDENTITY_SEEDS COPYD_IDENTITY_RUN_SEEDS=$IDENTITY_RUN_SEEDS go test -count=1 -v -timeout 60m \
+  -run '^(TestIdentityPropertySync|TestIdentityPropertyRun)$' ./cmd/copyd/ | tee -a "$log" |
+  grep -E '^(--- (PASS|FAIL|SKIP)|ok|FAIL)|seeds' | grep -v '^    --- PASS' || true
 
 step "engine and watcher faults: full destination, races, grace, kernel overflow, watch limit, hostile trees, hard links"
 go test -race -count=1 -v -timeout 20m \

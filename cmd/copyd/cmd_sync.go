@@ -40,7 +40,11 @@ func cmdSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		StateDir: cfg.StateDir,
 	})
 	stopBar()
-	fmt.Fprintln(stdout, summaryLine(sum, f.dryRun))
+	if err == nil || len(cfg.Pairs) > 1 || sum.Copied+sum.UpToDate+sum.Failed+sum.Deleted+sum.Archived > 0 {
+		// A lone pair refused before it began (another copyd holds its
+		// destination) has nothing to sum up: its error says it all.
+		fmt.Fprintln(stdout, summaryLine(sum, f.dryRun))
+	}
 	switch {
 	case ctx.Err() != nil:
 		log.Error("interrupted; files copied so far are complete, run again to finish")

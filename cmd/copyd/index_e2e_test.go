@@ -761,6 +761,9 @@ func TestIndexOneCopydPerDestination(t *testing.T) {
 		if err := ixtRefusal(r.stderr, pid); err != nil {
 			t.Errorf("copyd %q: its refusal %v:\n%s", args, err, r)
 		}
+		if strings.Contains(r.stdout, "copied ") {
+			t.Errorf("copyd %q was refused but printed a summary as if it had run:\n%s", args, r)
+		}
 	}
 
 	// The first daemon goes on; the refused ones wrote nothing.
