@@ -136,6 +136,9 @@ func Open(path string, b Binding, o Options) (*DB, error) {
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		fresh, why = true, "missing"
 	}
+	if !fresh {
+		warm(path)
+	}
 	if err := db.open(); err != nil {
 		if fresh {
 			return nil, db.failOpen(err)
@@ -172,6 +175,28 @@ func Open(path string, b Binding, o Options) (*DB, error) {
 		go db.writer()
 	}
 	return db, nil
+}
+
+// warm reads the database and its WAL from start to end, once, so that the
+// page cache holds them before SQLite reads their pages in tree order: on a
+// cold cache (after a reboot) that order is random reads, and a no-op run
+// of 100,000 files spent a third of its time waiting for them. Sequential
+// reads of the whole file cost less than that (9.6 MB for 100,000 files),
+// and the quick check and the pass read every page anyway.
+func warm(path string) {
+	buf := make([]byte, 1<<20)
+	for _, p := range []string{path, path + "-wal"} {
+		f, err := os.Open(p)
+		if err != nil {
+			continue
+		}
+		for {
+			if _, err := f.Read(buf); err != nil {
+				break
+			}
+		}
+		f.Close()
+	}
 }
 
 // opQueue is how many writes may wait for the writer.
