@@ -33,10 +33,17 @@ func (r *pairRun) fileNeeds(src, dst fs.FileInfo, rec *index.Record) fileNeed {
 		return needCompare
 	case rec != nil:
 		return judge(src, dst, rec)
-	case dst.ModTime().Equal(src.ModTime()):
+	case !dst.ModTime().Equal(src.ModTime()):
+		return needCopy
+	case r.idx != nil && !r.idx.Fresh:
+		// An index that has been kept lacks this file's record: a crash
+		// lost it before it was committed, or someone else put the file
+		// there. Its size and mtime are no proof (the source may have been
+		// rewritten with both kept since): compare the bytes.
+		return needCompare
+	default:
 		return needMetadata
 	}
-	return needCopy
 }
 
 // planFile decides what the regular file rel needs: nothing, new metadata,

@@ -964,3 +964,44 @@ func TestIndexPairRenamedKeepsItsIndex(t *testing.T) {
 		t.Errorf("start of the renamed pair: %v", err)
 	}
 }
+
+// TestIndexLostRecordIsNoProof loses one file's record from a kept index
+// (as a kill -9 inside the writer's batch window does), then rewrites the
+// source file with its size and mtime kept: the next sync must not take
+// size and mtime as proof and must bring the new bytes (found by an
+// adversarial run of kill -9 during copies).
+func TestIndexLostRecordIsNoProof(t *testing.T) {
+	t.Parallel()
+	_, src, dst := dirs(t, map[string]string{"f.txt": "version-1", "keep.txt": "keep"})
+	mtime := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+	p := filepath.Join(src, "f.txt")
+	if err := os.Chtimes(p, mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+	sync := []string{"sync", "--log-format", "json", "--progress", "never", src, dst}
+	if r := copyd(t, sync...); r.code != 0 {
+		t.Fatalf("first sync: %s", r)
+	}
+	db, err := sql.Open("sqlite", "file:"+ixtIndexPath(dst))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := db.Exec(`DELETE FROM entries WHERE name = CAST('f.txt' AS BLOB)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		t.Fatalf("deleted %d records of f.txt, want 1", n)
+	}
+	db.Close()
+	write(t, p, "version-2")
+	if err := os.Chtimes(p, mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+	if r := copyd(t, sync...); r.code != 0 {
+		t.Fatalf("sync after the lost record: %s", r)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dst, "f.txt")); string(got) != "version-2" {
+		t.Errorf("dst/f.txt = %q after a sync; want %q: size and mtime were taken as proof", got, "version-2")
+	}
+}
