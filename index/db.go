@@ -127,7 +127,7 @@ func Open(path string, b Binding, o Options) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("make state folder: %w", err)
 	}
-	lock, err := takeLock(path + ".lock")
+	lock, err := takeLock(path+".lock", b.Destination)
 	if err != nil {
 		return nil, err
 	}

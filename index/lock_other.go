@@ -6,6 +6,6 @@ package index
 // per destination is not enforced.
 type lockFile struct{}
 
-func takeLock(string) (*lockFile, error) { return &lockFile{}, nil }
+func takeLock(string, string) (*lockFile, error) { return &lockFile{}, nil }
 
 func (*lockFile) release() {}

@@ -766,6 +766,27 @@ func TestIndexOneCopydPerDestination(t *testing.T) {
 		}
 	}
 
+	// The same destination through a symlink, and with another state
+	// folder (the service's and a user's): the folder itself is locked.
+	link := filepath.Join(base, "dst-link")
+	if err := os.Symlink(dst, link); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(base, "other-state.yaml")
+	write(t, cfg, fmt.Sprintf("state_dir: %s\npairs:\n  - source: %s\n    destination: %s\n", filepath.Join(base, "other-state"), src2, dst))
+	for _, args := range [][]string{
+		{"sync", "--log-format", "json", "--progress", "never", src2, link},
+		{"sync", "--log-format", "json", "--progress", "never", "--config", cfg},
+	} {
+		r := copyd(t, args...)
+		if r.code == 0 {
+			t.Errorf("copyd %q while copyd run (pid %d) uses the destination: exit 0, want non-zero\n%s", args, pid, r)
+		}
+		if err := ixtRefusal(r.stderr, pid); err != nil {
+			t.Errorf("copyd %q: its refusal %v:\n%s", args, err, r)
+		}
+	}
+
 	// The first daemon goes on; the refused ones wrote nothing.
 	write(t, filepath.Join(src, "later.txt"), "later")
 	d1.converge(src, dst)
