@@ -3,7 +3,7 @@
 # one command; RELIABILITY.md says what each part checks. CI runs the same
 # tests at a short size as part of `go test ./...`.
 #
-#   bash bench/reliability.sh          # ~8 minutes on 2 cores
+#   bash bench/reliability.sh          # ~16 minutes on 2 cores (5000 identity seeds: ~7.5 min)
 #
 # Env: SEEDS=100 (churn seeds), KILLS=60 (kill -9s), CHURN_KILLS=30 (kill -9s
 # during churn), LOAD=200000 (files created while copyd runs), FUZZTIME=2m
