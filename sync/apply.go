@@ -22,9 +22,12 @@ const (
 )
 
 // fileNeeds is the quick check. With a record of the last copy (rec) it
-// is exact: see judge. Without one (a first run) it is rsync's: a
-// destination file of the same size and modification time is up to date.
-// With checksum, a file of the same size is compared byte by byte.
+// is exact: see judge. Without one it is rsync's (a destination file of
+// the same size and modification time is up to date) only where no record
+// could be expected: a fresh index (a first run, a rebuild) or none, or a
+// system where copyd keeps no records; a kept index that lacks the record
+// has the bytes compared. With checksum, a file of the same size is
+// compared byte by byte.
 func (r *pairRun) fileNeeds(src, dst fs.FileInfo, rec *index.Record) fileNeed {
 	switch {
 	case dst == nil || !dst.Mode().IsRegular() || dst.Size() != src.Size():
@@ -35,7 +38,7 @@ func (r *pairRun) fileNeeds(src, dst fs.FileInfo, rec *index.Record) fileNeed {
 		return judge(src, dst, rec)
 	case !dst.ModTime().Equal(src.ModTime()):
 		return needCopy
-	case r.idx != nil && !r.idx.Fresh:
+	case r.recordExpected(src):
 		// An index that has been kept lacks this file's record: a crash
 		// lost it before it was committed, or someone else put the file
 		// there. Its size and mtime are no proof (the source may have been
@@ -44,6 +47,17 @@ func (r *pairRun) fileNeeds(src, dst fs.FileInfo, rec *index.Record) fileNeed {
 	default:
 		return needMetadata
 	}
+}
+
+// recordExpected says the index would hold a record of src's copy had
+// copyd made or checked it: the index was kept from an earlier run and
+// records are made on this system.
+func (r *pairRun) recordExpected(src fs.FileInfo) bool {
+	if r.idx == nil || r.idx.Fresh {
+		return false
+	}
+	_, ok := sourceIdentity(src)
+	return ok
 }
 
 // planFile decides what the regular file rel needs: nothing, new metadata,

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"time"
 
+	"github.com/copyd/copyd/index"
 	copysync "github.com/copyd/copyd/sync"
 )
 
@@ -40,7 +42,7 @@ func cmdSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		StateDir: cfg.StateDir,
 	})
 	stopBar()
-	if err == nil || len(cfg.Pairs) > 1 || sum.Copied+sum.UpToDate+sum.Failed+sum.Deleted+sum.Archived > 0 {
+	if len(cfg.Pairs) != 1 || !errors.Is(err, index.ErrLocked) {
 		// A lone pair refused before it began (another copyd holds its
 		// destination) has nothing to sum up: its error says it all.
 		fmt.Fprintln(stdout, summaryLine(sum, f.dryRun))
