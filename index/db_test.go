@@ -3,6 +3,7 @@ package index
 import (
 	"bytes"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,7 +23,7 @@ func testBinding(dir string) Binding {
 
 func rec(ino uint64, size int64) Record {
 	return Record{Kind: File, Src: Source{Dev: 7, Ino: ino, Size: size, MtimeNs: 1e18, CtimeNs: 1e18 + 5, Mode: 0o100644, UID: 1, GID: 2},
-		Dst: Dest{Ino: ino + 1000, Size: size, MtimeNs: 1e18}, CopiedNs: 123}
+		Dst: Dest{Ino: ino + 1000, Size: size, MtimeNs: 1e18, CtimeNs: 1e18 + 9}, CopiedNs: 123}
 }
 
 func open(t *testing.T, path string, b Binding) (*DB, *bytes.Buffer) {
@@ -50,7 +51,23 @@ func TestRecordRoundTrip(t *testing.T) {
 			t.Errorf("round trip = %+v, want %+v", got, r)
 		}
 	}
-	for _, bad := range [][]byte{nil, {9, 1, 0}, {recordVersion, 1, 0, 0x80}} {
+	// A version 1 record (before Dst.CtimeNs) reads with that ctime unknown.
+	v1 := rec(3, 30)
+	b := []byte{1, byte(v1.Kind), 0}
+	for _, u := range []uint64{v1.Src.Dev, v1.Src.Ino, uint64(v1.Src.Size), uint64(v1.Src.MtimeNs), uint64(v1.Src.CtimeNs),
+		uint64(v1.Src.Mode), uint64(v1.Src.UID), uint64(v1.Src.GID), v1.Dst.Ino, uint64(v1.Dst.Size), uint64(v1.Dst.MtimeNs), uint64(v1.CopiedNs)} {
+		b = binary.AppendUvarint(b, u)
+	}
+	b = append(b, 0, 0) // no target, no hash
+	got, err := decodeRecord(b)
+	v1.Dst.CtimeNs = 0
+	if err != nil || got.Src != v1.Src || got.Dst != v1.Dst || got.CopiedNs != v1.CopiedNs {
+		t.Errorf("decodeRecord(version 1) = %+v, %v; want %+v", got, err, v1)
+	}
+	if !v1.Dst.Matches(Dest{Ino: v1.Dst.Ino, Size: v1.Dst.Size, MtimeNs: v1.Dst.MtimeNs, CtimeNs: 77}) {
+		t.Error("a version 1 record's destination does not match its entry with any ctime")
+	}
+	for _, bad := range [][]byte{nil, {0, 1, 0}, {9, 1, 0}, {recordVersion, 1, 0, 0x80}, b[:len(b)-3]} {
 		if _, err := decodeRecord(bad); err == nil {
 			t.Errorf("decodeRecord(%x) = nil error, want one", bad)
 		}

@@ -2,7 +2,7 @@
 // pair that records, for every destination path copyd made, the identity of
 // the source entry it was copied from (device, inode, size, mtime and ctime
 // in nanoseconds, mode, owner, symlink target) and of the destination entry
-// it became (inode, size, mtime). The engine uses it to know, not guess:
+// it became (inode, size, mtime, ctime). The engine uses it to know, not guess:
 // a file is unchanged only when both identities still match their record,
 // and a rename is matched by inode, never by size and mtime.
 //

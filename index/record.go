@@ -34,6 +34,19 @@ type Dest struct {
 	Ino     uint64
 	Size    int64
 	MtimeNs int64
+	// CtimeNs is the entry's ctime as copyd left it: taken after its final
+	// rename and metadata, so that anyone else's write (even one that puts
+	// size and mtime back, as cp -p does) shows as a new ctime. 0 means
+	// unknown (a record of version 1).
+	CtimeNs int64
+}
+
+// Matches reports whether the destination entry now described by d is the
+// one this record's copy made: same inode, size and mtime, and the same
+// ctime where the record knows it.
+func (d Dest) Matches(now Dest) bool {
+	return d.Ino == now.Ino && d.Size == now.Size && d.MtimeNs == now.MtimeNs &&
+		(d.CtimeNs == 0 || d.CtimeNs == now.CtimeNs)
 }
 
 // Record is what the index knows of one destination name.
@@ -55,7 +68,8 @@ type Entry struct {
 	Record
 }
 
-const recordVersion = 1
+// recordVersion 2 added Dest.CtimeNs; version 1 records are read with it 0.
+const recordVersion = 2
 
 func (r *Record) encode() []byte {
 	b := make([]byte, 0, 64+len(r.Src.Target)+len(r.Hash))
@@ -66,7 +80,7 @@ func (r *Record) encode() []byte {
 	}
 	b = append(b, flags)
 	for _, u := range []uint64{r.Src.Dev, r.Src.Ino, uint64(r.Src.Size), uint64(r.Src.MtimeNs), uint64(r.Src.CtimeNs),
-		uint64(r.Src.Mode), uint64(r.Src.UID), uint64(r.Src.GID), r.Dst.Ino, uint64(r.Dst.Size), uint64(r.Dst.MtimeNs), uint64(r.CopiedNs)} {
+		uint64(r.Src.Mode), uint64(r.Src.UID), uint64(r.Src.GID), r.Dst.Ino, uint64(r.Dst.Size), uint64(r.Dst.MtimeNs), uint64(r.CopiedNs), uint64(r.Dst.CtimeNs)} {
 		b = binary.AppendUvarint(b, u)
 	}
 	b = binary.AppendUvarint(b, uint64(len(r.Src.Target)))
@@ -79,13 +93,17 @@ var errBadRecord = errors.New("index: malformed record")
 
 func decodeRecord(b []byte) (Record, error) {
 	var r Record
-	if len(b) < 3 || b[0] != recordVersion {
+	if len(b) < 3 || b[0] < 1 || b[0] > recordVersion {
 		return r, errBadRecord
+	}
+	fields := 12
+	if b[0] >= 2 {
+		fields = 13
 	}
 	r.Kind, r.Racy = Kind(b[1]), b[2]&1 != 0
 	b = b[3:]
-	var u [12]uint64
-	for i := range u {
+	var u [13]uint64
+	for i := range u[:fields] {
 		v, n := binary.Uvarint(b)
 		if n <= 0 {
 			return r, errBadRecord
@@ -94,7 +112,7 @@ func decodeRecord(b []byte) (Record, error) {
 	}
 	r.Src = Source{Dev: u[0], Ino: u[1], Size: int64(u[2]), MtimeNs: int64(u[3]), CtimeNs: int64(u[4]),
 		Mode: uint32(u[5]), UID: uint32(u[6]), GID: uint32(u[7])}
-	r.Dst = Dest{Ino: u[8], Size: int64(u[9]), MtimeNs: int64(u[10])}
+	r.Dst = Dest{Ino: u[8], Size: int64(u[9]), MtimeNs: int64(u[10]), CtimeNs: int64(u[12])}
 	r.CopiedNs = int64(u[11])
 	var ok bool
 	var target []byte

@@ -65,8 +65,7 @@ func (r *pairRun) recordExpected(src fs.FileInfo) bool {
 func (r *pairRun) planFile(ctx context.Context, b *batch, rel string, src, dst fs.FileInfo, rec *index.Record, in *dirMeta) {
 	switch r.fileNeeds(src, dst, rec) {
 	case needMetadata:
-		r.fixMetadata(rel, src, dst)
-		r.remember(rel, src, dst, rec)
+		r.markUpToDate(rel, src, dst, rec)
 	case needCompare:
 		b.add(ctx, src.Size(), func(ctx context.Context) { r.compareAndCopy(ctx, rel, src, dst, rec, in) })
 	default:
@@ -164,8 +163,7 @@ func (r *pairRun) claim(rel string) bool {
 func (r *pairRun) compareAndCopy(ctx context.Context, rel string, src, dst fs.FileInfo, rec *index.Record, in *dirMeta) {
 	same, err := sameContent(r.srcPath(rel), r.dstPath(rel))
 	if err == nil && same && r.stillSame(rel, src) {
-		r.fixMetadata(rel, src, dst)
-		r.remember(rel, src, dst, rec)
+		r.markUpToDate(rel, src, dst, rec)
 		return
 	}
 	if err != nil && !errIsNotExist(err) {
@@ -227,20 +225,47 @@ func sameContent(a, b string) (bool, error) {
 	}
 }
 
+// markUpToDate fixes the metadata of the up-to-date file rel and records
+// it. Setting metadata moves the destination's ctime, so a file it touched
+// is read again first; one that is no longer the same file is not recorded.
+func (r *pairRun) markUpToDate(rel string, src, dst fs.FileInfo, rec *index.Record) {
+	if r.fixMetadata(rel, src, dst) {
+		now, err := os.Lstat(r.dstPath(rel))
+		if err != nil || !sameDestFile(now, dst) {
+			return
+		}
+		dst = now
+	}
+	r.remember(rel, src, dst, rec)
+}
+
+// sameDestFile reports whether two stats of a destination name are of one
+// file. One of them may come from a record (listKnown), which os.SameFile
+// does not know.
+func sameDestFile(a, b fs.FileInfo) bool {
+	x, ok1 := destIdentity(a)
+	y, ok2 := destIdentity(b)
+	if ok1 && ok2 {
+		return x.Ino == y.Ino
+	}
+	return os.SameFile(a, b)
+}
+
 // fixMetadata brings an up-to-date file's mode (and owner, as root) in step
-// without copying it, and counts it as up to date.
-func (r *pairRun) fixMetadata(rel string, src, dst fs.FileInfo) {
+// without copying it, and counts it as up to date. It reports whether it
+// changed (or tried to change) the destination entry.
+func (r *pairRun) fixMetadata(rel string, src, dst fs.FileInfo) (touched bool) {
 	r.progress.UpToDate.Add(1)
 	mask := fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky
 	needMode := dst.Mode()&mask != src.Mode()&mask
 	needOwner := r.owner && !sameOwner(src, dst)
 	needTime := !dst.ModTime().Equal(src.ModTime())
 	if !needMode && !needOwner && !needTime {
-		return
+		return false
 	}
 	if r.dryRun {
 		r.planLine("attrs", rel)
-		return
+		return false
 	}
 	p := r.dstPath(rel)
 	var err error
@@ -258,6 +283,7 @@ func (r *pairRun) fixMetadata(rel string, src, dst fs.FileInfo) {
 	if err != nil {
 		r.fail("set metadata", rel, err)
 	}
+	return true
 }
 
 // planSymlink queues the symlink rel unless the destination already holds a

@@ -113,6 +113,7 @@ func copyFile(ctx context.Context, src, dst string, o writeOptions) (n int64, er
 			return n, &fs.PathError{Op: "fstat", Path: work, Err: err}
 		}
 		*o.identity = copyIdentity{src: sourceFromStat(&before), dst: destFromStat(&made), ok: true}
+		o.identity.dst.CtimeNs = 0 // naming the file moves it: read below, or by recordCopy
 	}
 	if o.fsync && o.handoff == nil {
 		if err = unix.Fsync(dfd); err != nil { // data on disk before a name points at it
@@ -121,6 +122,12 @@ func copyFile(ctx context.Context, src, dst string, o writeOptions) (n int64, er
 	}
 	if tmpPath == "" {
 		err = linkUnnamed(dfd, dst)
+		if err == nil && o.identity != nil {
+			var named unix.Stat_t
+			if unix.Fstat(dfd, &named) == nil {
+				o.identity.dst.CtimeNs = named.Ctim.Nano()
+			}
+		}
 		if errors.Is(err, unix.EEXIST) { // something took the name since the scan
 			tmpPath = tempname.Beside(dst)
 			if err = linkUnnamed(dfd, tmpPath); err == nil {

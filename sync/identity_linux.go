@@ -30,13 +30,13 @@ func sourceFromStat(st *unix.Stat_t) index.Source {
 func destIdentity(fi fs.FileInfo) (index.Dest, bool) {
 	switch st := fi.Sys().(type) {
 	case *unix.Stat_t:
-		return index.Dest{Ino: st.Ino, Size: st.Size, MtimeNs: st.Mtim.Nano()}, true
+		return index.Dest{Ino: st.Ino, Size: st.Size, MtimeNs: st.Mtim.Nano(), CtimeNs: st.Ctim.Nano()}, true
 	case *syscall.Stat_t:
-		return index.Dest{Ino: st.Ino, Size: st.Size, MtimeNs: st.Mtim.Nano()}, true
+		return index.Dest{Ino: st.Ino, Size: st.Size, MtimeNs: st.Mtim.Nano(), CtimeNs: st.Ctim.Nano()}, true
 	}
 	return index.Dest{}, false
 }
 
 func destFromStat(st *unix.Stat_t) index.Dest {
-	return index.Dest{Ino: st.Ino, Size: st.Size, MtimeNs: st.Mtim.Nano()}
+	return index.Dest{Ino: st.Ino, Size: st.Size, MtimeNs: st.Mtim.Nano(), CtimeNs: st.Ctim.Nano()}
 }

@@ -156,12 +156,13 @@ func listKnown(dir string, recs map[string]index.Record) ([]entry, error) {
 }
 
 // recordStat is the stat a destination file has by its record: the inode,
-// size and mtime copyd made, with the source's mode and owner it set.
+// size, mtime and ctime copyd made, with the source's mode and owner it set.
 func recordStat(rec index.Record) *unix.Stat_t {
 	return &unix.Stat_t{
 		Ino:  rec.Dst.Ino,
 		Size: rec.Dst.Size,
 		Mtim: unix.NsecToTimespec(rec.Dst.MtimeNs),
+		Ctim: unix.NsecToTimespec(rec.Dst.CtimeNs),
 		Mode: unix.S_IFREG | rec.Src.Mode&^unix.S_IFMT,
 		Uid:  rec.Src.UID,
 		Gid:  rec.Src.GID,

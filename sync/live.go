@@ -881,8 +881,7 @@ func (lp *livePair) syncPath(ctx context.Context, rel string, written bool) (cop
 		}
 		switch need {
 		case needMetadata:
-			r.fixMetadata(rel, src, dst)
-			r.remember(rel, src, dst, rec)
+			r.markUpToDate(rel, src, dst, rec)
 			return false
 		case needCompare:
 			r.compareAndCopy(ctx, rel, src, dst, rec, in)

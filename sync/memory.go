@@ -29,7 +29,10 @@ type copyIdentity struct {
 }
 
 // judge is the quick check with memory: a file whose source and
-// destination both still match the record of the copy is up to date.
+// destination both still match the record of the copy is up to date. The
+// destination matches by inode, size, mtime and ctime: ctime moves on
+// every write, so a destination file rewritten in place by anyone else is
+// compared even where its size and mtime were put back.
 // One that is the same inode with the same size and mtime but a new ctime
 // (chmod and chown move it, and so does a write that put the mtime back)
 // or a racy record is compared byte by byte; anything else is copied. Size
@@ -39,8 +42,13 @@ func judge(src, dst fs.FileInfo, rec *index.Record) fileNeed {
 	s, ok1 := sourceIdentity(src)
 	d, ok2 := destIdentity(dst)
 	switch {
-	case !ok1 || !ok2 || rec.Kind != index.File || rec.Dst != d:
+	case !ok1 || !ok2 || rec.Kind != index.File || rec.Dst.Ino != d.Ino || rec.Dst.Size != d.Size || rec.Dst.MtimeNs != d.MtimeNs:
 		return needCopy
+	case !rec.Dst.Matches(d):
+		// The destination file was changed since copyd left it (its
+		// ctime moved) though size and mtime are back: cp -p, touch -r
+		// or a restore wrote it in place. Its bytes are no longer known.
+		return needCompare
 	case rec.Src == s && !rec.Racy:
 		return needMetadata
 	case rec.Src.Dev == s.Dev && rec.Src.Ino == s.Ino && rec.Src.Size == s.Size && rec.Src.MtimeNs == s.MtimeNs:
@@ -68,10 +76,23 @@ func (r *pairRun) remember(rel string, src, dst fs.FileInfo, rec *index.Record) 
 	r.put(rel, index.Record{Kind: index.File, Src: s, Dst: d})
 }
 
-// recordCopy records a copy that reached its final name.
+// recordCopy records a copy that reached its final name. A copy that
+// could not read its ctime under that name (a rename gives the inode a new
+// one) is read again here: a record is made only of the very file copied.
 func (r *pairRun) recordCopy(rel string, id copyIdentity) {
 	if r.idx == nil || !id.ok {
 		return
+	}
+	if id.dst.CtimeNs == 0 {
+		fi, err := os.Lstat(r.dstPath(rel))
+		if err != nil {
+			return
+		}
+		d, ok := destIdentity(fi)
+		if !ok || d.Ino != id.dst.Ino || d.Size != id.dst.Size || d.MtimeNs != id.dst.MtimeNs {
+			return
+		}
+		id.dst = d
 	}
 	r.put(rel, index.Record{Kind: index.File, Src: id.src, Dst: id.dst})
 }

@@ -167,7 +167,7 @@ func sameEntry(from held, to moveCandidate) bool {
 	}
 	switch {
 	case from.rec.Kind == index.File && to.info.Mode().IsRegular() && from.info.Mode().IsRegular():
-		return d == from.rec.Dst
+		return from.rec.Dst.Matches(d)
 	case from.rec.Kind == index.Dir && to.info.IsDir() && from.info.IsDir():
 		return true
 	}
@@ -241,7 +241,7 @@ func (lp *livePair) finishStaged(ctx context.Context, r *pairRun, rel, tmp strin
 	if err := os.Chtimes(tmp, time.Time{}, src.ModTime()); err != nil {
 		return err
 	}
-	made, err := os.Lstat(tmp)
+	staged, err := os.Lstat(tmp)
 	if err != nil {
 		return err
 	}
@@ -252,7 +252,11 @@ func (lp *livePair) finishStaged(ctx context.Context, r *pairRun, rel, tmp strin
 	if err := finishTemp(tmp, r.dstPath(rel), r.writeOptions(ctx, rel, dst, in).replace); err != nil {
 		return err
 	}
-	r.remember(rel, src, made, nil)
+	// The rename gave the inode a new ctime: record it as it is now, and
+	// only if the name still holds the file just moved.
+	if made, err := os.Lstat(r.dstPath(rel)); err == nil && os.SameFile(made, staged) {
+		r.remember(rel, src, made, nil)
+	}
 	in.changed.Store(true)
 	r.log.Debug("moved file proven equal to its source", "path", rel)
 	return nil
