@@ -21,6 +21,10 @@ type dirMeta struct {
 	setgid  bool          // the destination folder has the set-group-ID bit
 	opened  bool          // makeDir gave the owner rwx: finishDir must set the mode
 	rec     *index.Record // the index's record of the folder, nil if none
+	// allRecorded: every entry the destination folder held when it was
+	// listed has a record; fromRecords: the listing was the records' (see
+	// dirUnchanged). Either lets finishDir record the folder's ctime.
+	allRecorded, fromRecords bool
 	// holdDeletes: the folder is an empty mount point whose disk is gone
 	// (see mountGone); nothing in its copy is deleted, and its record
 	// keeps the disk it was on.
@@ -64,19 +68,23 @@ func (r *pairRun) finishDir(d *dirMeta) error {
 	p := r.dstPath(d.rel)
 	mode := d.src.Mode() & (fs.ModePerm | fs.ModeSetgid | fs.ModeSticky)
 	fresh := d.dst == nil
+	touched := fresh || d.opened || d.changed.Load() // the folder's ctime moved in this run
 	if fresh || d.opened || d.dst.Mode()&(fs.ModePerm|fs.ModeSetgid|fs.ModeSticky) != mode {
+		touched = true
 		if err := os.Chmod(p, mode); err != nil {
 			return err
 		}
 	}
 	if r.owner && (fresh || !sameOwner(d.src, d.dst)) {
 		if uid, gid, ok := owner(d.src); ok {
+			touched = true
 			if err := lchown(p, uid, gid); err != nil {
 				return err
 			}
 		}
 	}
 	if fresh || d.changed.Load() || !d.dst.ModTime().Equal(d.src.ModTime()) {
+		touched = true
 		if err := os.Chtimes(p, time.Time{}, d.src.ModTime()); err != nil {
 			return err
 		}
@@ -87,7 +95,7 @@ func (r *pairRun) finishDir(d *dirMeta) error {
 			dst, _ = os.Lstat(p)
 		}
 		if dst != nil {
-			r.rememberDir(d.rel, d.src, dst, d.rec)
+			r.rememberDir(d.rel, d.src, dst, d.rec, !touched && (d.allRecorded || d.fromRecords))
 		}
 	}
 	if r.pair.Fsync && r.flush == nil && (fresh || d.changed.Load()) {

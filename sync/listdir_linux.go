@@ -155,6 +155,43 @@ func listKnown(dir string, recs map[string]index.Record) ([]entry, error) {
 	}
 }
 
+// listRecorded lists a destination folder whose entries have not changed
+// since its records were complete (its ctime is the recorded one, see
+// dirUnchanged): the names are the records', so the folder is not read.
+// Files are taken from their records as in listKnown; folders and racy
+// records are stat'ed.
+func listRecorded(dir string, recs map[string]index.Record) ([]entry, error) {
+	out := make([]entry, 0, len(recs))
+	fd := -1
+	defer func() {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+	}()
+	for nm, rec := range recs {
+		if rec.Kind == index.File && !rec.Racy {
+			out = append(out, entry{name: nm, info: &statInfo{name: nm, st: recordStat(rec)}})
+			continue
+		}
+		if fd < 0 {
+			var err error
+			if fd, err = unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0); err != nil {
+				fd = -1
+				return nil, &fs.PathError{Op: "open", Path: dir, Err: err}
+			}
+		}
+		st := new(unix.Stat_t)
+		switch err := fstatat(fd, nm, st); {
+		case errors.Is(err, unix.ENOENT):
+		case err != nil:
+			out = append(out, entry{name: nm, err: &fs.PathError{Op: "lstat", Path: filepath.Join(dir, nm), Err: err}})
+		default:
+			out = append(out, entry{name: nm, info: &statInfo{name: nm, st: st}})
+		}
+	}
+	return out, nil
+}
+
 // recordStat is the stat a destination file has by its record: the inode,
 // size, mtime and ctime copyd made, with the source's mode and owner it set.
 func recordStat(rec index.Record) *unix.Stat_t {

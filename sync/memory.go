@@ -114,10 +114,19 @@ func (r *pairRun) forget(rel string) {
 	}
 }
 
+// dirCtimeMargin: a folder's ctime is recorded only when it is older than
+// the pass by this much. A change made after copyd's stat, in the same
+// timestamp tick (1–10 ms), would keep the ctime; a change a second later
+// cannot.
+const dirCtimeMargin = time.Second
+
 // rememberDir records the folder rel: the source folder's device tells
-// later scans which disk its files were on.
-// Only the identities count (a folder's times change with its entries).
-func (r *pairRun) rememberDir(rel string, src, dst fs.FileInfo, rec *index.Record) {
+// later scans which disk its files were on. With listed (every entry the
+// destination folder held has a record, and this pass changed nothing in
+// it) its ctime is recorded too, so that a later start can take its
+// listing from the records (dirUnchanged). Only the identities count (a
+// folder's times change with its entries).
+func (r *pairRun) rememberDir(rel string, src, dst fs.FileInfo, rec *index.Record, listed bool) {
 	if r.idx == nil || r.dryRun || rel == "" {
 		return
 	}
@@ -127,7 +136,11 @@ func (r *pairRun) rememberDir(rel string, src, dst fs.FileInfo, rec *index.Recor
 		return
 	}
 	s = index.Source{Dev: s.Dev, Ino: s.Ino}
+	ctime := d.CtimeNs
 	d = index.Dest{Ino: d.Ino}
+	if listed && ctime < r.started.Add(-dirCtimeMargin).UnixNano() {
+		d.CtimeNs = ctime
+	}
 	if rec != nil && rec.Kind == index.Dir && rec.Src == s && rec.Dst == d {
 		return
 	}

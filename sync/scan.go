@@ -53,15 +53,20 @@ func (r *pairRun) scanDir(ctx context.Context, it dirItem, push func(dirItem)) {
 	recs := r.records(ctx, it.rel)
 	var dstEntries map[string]entry
 	if meta.dst != nil {
-		if r.trustDest && len(recs) > 0 {
+		switch {
+		case r.trustDest && dirUnchanged(meta):
+			meta.fromRecords = true
+			dstEntries, err = byName(listRecorded(r.dstPath(it.rel), recs))
+		case r.trustDest && len(recs) > 0:
 			dstEntries, err = r.readKnownDestDir(it.rel, recs)
-		} else {
+		default:
 			dstEntries, err = r.readDestDir(it.rel)
 		}
 		if err != nil {
 			r.fail("read destination folder", it.rel, err)
 			return
 		}
+		meta.allRecorded = meta.fromRecords || allRecorded(dstEntries, recs)
 	}
 	if !r.dryRun {
 		r.mu.Lock()
@@ -127,6 +132,30 @@ func (r *pairRun) scanDir(ctx context.Context, it dirItem, push func(dirItem)) {
 		}
 	}
 	r.noteExtras(it.rel, dstEntries, meta)
+}
+
+// dirUnchanged reports whether the destination folder of meta holds the
+// very entries its records name: it is the recorded folder (inode) and its
+// ctime is the one recorded when every entry it held had a record (any
+// entry made, removed or renamed in it moves its ctime). Its files' own
+// identities are still checked, from their records, as listKnown does.
+func dirUnchanged(meta *dirMeta) bool {
+	if meta.rec == nil || meta.rec.Kind != index.Dir || meta.rec.Dst.CtimeNs == 0 {
+		return false
+	}
+	d, ok := destIdentity(meta.dst)
+	return ok && d.Ino == meta.rec.Dst.Ino && d.CtimeNs == meta.rec.Dst.CtimeNs
+}
+
+// allRecorded reports whether every entry of a destination listing has a
+// record (so that the records alone could stand for the listing).
+func allRecorded(list map[string]entry, recs map[string]index.Record) bool {
+	for name := range list {
+		if _, ok := recs[name]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // readDestDir lists a destination folder by name.

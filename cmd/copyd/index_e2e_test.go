@@ -1015,3 +1015,69 @@ func TestIndexLostRecordIsNoProof(t *testing.T) {
 		t.Errorf("dst/f.txt = %q after a sync; want %q: size and mtime were taken as proof", got, "version-2")
 	}
 }
+
+// TestIndexDestinationFolderChanged: a start takes the listing of a
+// destination folder from its records where the folder's ctime is the one
+// recorded (no getdents). Whatever someone else does in such a folder
+// moves its ctime, so each change below must be seen and put right by the
+// next `copyd sync`, as in a folder that is read.
+func TestIndexDestinationFolderChanged(t *testing.T) {
+	t.Parallel()
+	tree := map[string]string{"sub/a.txt": "a", "sub/b.txt": "b", "sub/deep/c.txt": "c", "top.txt": "top"}
+	tests := []struct {
+		name   string
+		flags  []string
+		tamper func(t *testing.T, dst string)
+	}{
+		{"file removed", nil, func(t *testing.T, dst string) {
+			if err := os.Remove(filepath.Join(dst, "sub", "a.txt")); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"file added", []string{"--delete"}, func(t *testing.T, dst string) {
+			write(t, filepath.Join(dst, "sub", "stray.txt"), "stray")
+		}},
+		{"file renamed", []string{"--delete"}, func(t *testing.T, dst string) {
+			rename(t, filepath.Join(dst, "sub", "a.txt"), filepath.Join(dst, "sub", "z.txt"))
+		}},
+		{"files swapped", nil, func(t *testing.T, dst string) {
+			a, b, tmp := filepath.Join(dst, "sub", "a.txt"), filepath.Join(dst, "sub", "b.txt"), filepath.Join(dst, "sub", "t")
+			rename(t, a, tmp)
+			rename(t, b, a)
+			rename(t, tmp, b)
+		}},
+		{"folder removed", nil, func(t *testing.T, dst string) {
+			if err := os.RemoveAll(filepath.Join(dst, "sub", "deep")); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"symlink put in", []string{"--delete"}, func(t *testing.T, dst string) {
+			if err := os.Symlink("/etc", filepath.Join(dst, "sub", "escape")); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, src, dst := dirs(t, tree)
+			sync := append(append([]string{"sync", "--progress", "never", "--fsync=false"}, tt.flags...), src, dst)
+			if r := copyd(t, sync...); r.code != 0 {
+				t.Fatalf("first sync: %s", r)
+			}
+			// A folder's ctime is recorded once it is a second older than
+			// the pass that found it complete: the second sync records it.
+			time.Sleep(1100 * time.Millisecond)
+			if r := copyd(t, sync...); r.code != 0 {
+				t.Fatalf("second sync: %s", r)
+			}
+			tt.tamper(t, dst)
+			if r := copyd(t, sync...); r.code != 0 {
+				t.Fatalf("sync after the change: %s", r)
+			}
+			if err := treetest.Compare(src, dst); err != nil {
+				t.Errorf("%s in a destination folder, then a sync: %v", tt.name, err)
+			}
+		})
+	}
+}
