@@ -133,6 +133,9 @@ func (r *pairRun) copyOne(ctx context.Context, rel string, src, dst fs.FileInfo,
 	if !ok || handedOff {
 		return false
 	}
+	if r.live != nil {
+		r.live.recovered(rel, stepDone)
+	}
 	r.recordCopy(rel, id)
 	in.changed.Store(true)
 	r.progress.FilesDone.Add(1)

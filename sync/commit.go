@@ -128,6 +128,9 @@ func (c *committer) commit(batch []commitItem) {
 			r.failOrPause("rename", it.rel, err)
 			continue
 		}
+		if r.live != nil {
+			r.live.recovered(it.rel, stepDone)
+		}
 		r.recordCopy(it.rel, it.id)
 		it.in.changed.Store(true)
 		r.progress.FilesDone.Add(1)

@@ -114,6 +114,12 @@ type livePair struct {
 	links    *linkIndex             // names of hard-linked source files; new at each serve
 	staged   map[string]staged      // files moved aside for a new path until proven (see matchMoves)
 
+	// While loadFailures retries the paths that failed before the start,
+	// preRetry is set and the paths failing again go to preFailed: the
+	// first pass, which meets them again, does not count them twice.
+	preRetry  bool
+	preFailed map[string]bool
+
 	// loop
 	inflight map[settled]bool // by key()
 	again    map[settled]bool // by key(): run again once done; true: the content was written meanwhile
@@ -215,7 +221,9 @@ func (lp *livePair) serve(ctx context.Context, ready func()) {
 	lp.scans = nil
 	lp.held = nil
 	lp.links = newLinkIndex(lp.log) // a new start may see another disk
-	lp.idx = nil
+	lp.mu.Lock()
+	lp.idx, lp.preFailed = nil, nil
+	lp.mu.Unlock()
 	lp.base = lp.newPass(lp.queue)
 
 	// What the source path names now: a disk unmounted from it or mounted
@@ -289,6 +297,9 @@ func (lp *livePair) serve(ctx context.Context, ready func()) {
 			return
 		}
 	}
+	lp.mu.Lock()
+	lp.preFailed = nil // from here on every failed attempt counts
+	lp.mu.Unlock()
 	if ctx.Err() != nil {
 		return
 	}
@@ -528,7 +539,13 @@ func (lp *livePair) loadFailures(ctx context.Context) {
 		lp.attempts[f.Path] = f.Attempts
 		lp.failing[f.Path] = FailingPath{Path: f.Path, Op: f.Op, Err: f.Err, Since: f.Since, Last: f.Last, Attempts: f.Attempts}
 	}
+	lp.preRetry, lp.preFailed = true, make(map[string]bool)
 	lp.mu.Unlock()
+	defer func() {
+		lp.mu.Lock()
+		lp.preRetry = false
+		lp.mu.Unlock()
+	}()
 	lp.log.Info("retrying the paths that failed before the restart", "paths", len(list))
 	for _, f := range list {
 		if ctx.Err() != nil || lp.isPaused() {
@@ -777,7 +794,10 @@ func (lp *livePair) scan(ctx context.Context, rel string, recursive, sweep bool)
 	if rel == "" && recursive && ctx.Err() == nil {
 		lp.stats.lastFull.Store(time.Now().UnixNano())
 	}
-	if rel == "" && lp.progress.Failed.Load() == 0 {
+	// A full pass that ran to its end without a failure since the start
+	// proves the paths failing before it are in step; one cut short (copyd
+	// stops, the pair pauses) proves nothing of the paths it did not reach.
+	if rel == "" && recursive && ctx.Err() == nil && !r.isPaused() && lp.progress.Failed.Load() == 0 {
 		lp.mu.Lock()
 		for p := range lp.failing {
 			if lp.idx != nil {
@@ -868,6 +888,8 @@ func (lp *livePair) syncPath(ctx context.Context, rel string, written bool) (cop
 		}
 		if err := r.finishDir(&dirMeta{rel: rel, src: src, dst: dst}); err != nil {
 			r.fail("set folder metadata", rel, err)
+		} else {
+			lp.recovered(rel, "set folder metadata")
 		}
 	case src.Mode().IsRegular():
 		lp.handOnToLinks(rel, src, written)
@@ -960,7 +982,7 @@ func (lp *livePair) try(ctx context.Context, r *pairRun, opName, rel string, op 
 	}
 	err := op()
 	if err == nil {
-		lp.succeeded(rel)
+		lp.recovered(rel, opName)
 		return true
 	}
 	if ctx.Err() != nil {
@@ -978,6 +1000,23 @@ func (lp *livePair) try(ctx context.Context, r *pairRun, opName, rel string, op 
 		r.fail(opName, rel, err)
 	}
 	return false
+}
+
+// countFailure reports whether a failure of rel adds to the pair's failed
+// count (the watching line's failed=, the status's errors). A path that
+// failed again when loadFailures retried it before the first pass counts
+// once in the start's count, not once more when that pass meets it.
+func (lp *livePair) countFailure(rel string) bool {
+	lp.mu.Lock()
+	defer lp.mu.Unlock()
+	switch {
+	case lp.preRetry:
+		lp.preFailed[rel] = true
+	case lp.preFailed[rel]:
+		delete(lp.preFailed, rel)
+		return false
+	}
+	return true
 }
 
 // retryLater logs a failure on rel and tries the path again after a
@@ -1015,13 +1054,23 @@ func (lp *livePair) retryLater(op, rel string, err error) {
 	lp.settle.Retry(rel, kind, wait)
 }
 
-// succeeded forgets the failures of rel.
-func (lp *livePair) succeeded(rel string) {
+// succeeded notes that the source folder rel was read (scanDir): a
+// failure to read it is over. A failure of a later step of the folder's
+// job (making it in the destination, setting its metadata) is not: it
+// keeps its since and attempts until that step works (see recovered).
+func (lp *livePair) succeeded(rel string) { lp.recovered(rel, stepRead) }
+
+// recovered forgets the failures of rel once step worked on it, if that
+// shows the failure is over (see ends): "recovered" is logged and the
+// index forgets it.
+func (lp *livePair) recovered(rel, step string) {
 	lp.mu.Lock()
 	n, ok := lp.attempts[rel]
-	if ok {
+	if ok && ends(step, lp.failing[rel].Op) {
 		delete(lp.attempts, rel)
 		delete(lp.failing, rel)
+	} else {
+		ok = false
 	}
 	idx := lp.idx
 	lp.mu.Unlock()
@@ -1086,6 +1135,8 @@ func (lp *livePair) finishDirty(ctx context.Context) {
 		d.changed.Store(true)
 		if err := r.finishDir(d); err != nil {
 			r.fail("set folder metadata", d.rel, err)
+		} else {
+			lp.recovered(d.rel, "set folder metadata")
 		}
 	}
 	if !lp.pair.Fsync {
@@ -1096,11 +1147,17 @@ func (lp *livePair) finishDirty(ctx context.Context) {
 	if len(dirs) > maxDirFsyncs && lp.flush != nil {
 		if err := lp.flush(); err != nil {
 			r.fail("fsync", "", err)
+		} else {
+			lp.recovered("", "fsync")
 		}
 		return
 	}
 	for _, d := range dirs {
-		if err := syncDir(r.dstPath(d.rel)); err != nil && !errIsNotExist(err) {
+		err := syncDir(r.dstPath(d.rel))
+		switch {
+		case err == nil:
+			lp.recovered(d.rel, "fsync folder")
+		case !errIsNotExist(err):
 			r.fail("fsync folder", d.rel, err)
 		}
 	}

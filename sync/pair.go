@@ -111,7 +111,9 @@ func (r *pairRun) failOrPause(op, rel string, err error) {
 
 // record counts a failed path and lists it (the first maxListedFailures).
 func (r *pairRun) record(op, rel string, err error) {
-	r.progress.Failed.Add(1)
+	if r.live == nil || r.live.countFailure(rel) {
+		r.progress.Failed.Add(1)
+	}
 	if r.live != nil {
 		r.live.stats.noteError(op, rel, err)
 	}

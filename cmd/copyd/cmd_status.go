@@ -17,7 +17,8 @@ import (
 // cmdStatus asks the running daemon (its status endpoint) and prints a
 // table per pair: exit 0 when every pair is in step, at work or waiting
 // for its source, 1 when the daemon does not answer or a pair needs
-// attention (degraded, paused), 2 for usage or config errors.
+// attention (degraded, paused, or a path failing), 2 for usage or config
+// errors.
 func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -118,7 +119,9 @@ func printStatus(w io.Writer, rep status.Report) int {
 	}
 	tw.Flush()
 	for _, p := range rep.Pairs {
-		if p.State == "degraded" || p.State == "paused" { // waiting may be on purpose (a disk unplugged)
+		// waiting may be on purpose (a disk unplugged); a failing path is
+		// not in the backup however long copyd retries it
+		if p.State == "degraded" || p.State == "paused" || len(p.Failing) > 0 {
 			code = exitFailed
 		}
 	}

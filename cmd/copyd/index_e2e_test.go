@@ -875,8 +875,8 @@ func TestIndexFailingPathsSurviveRestart(t *testing.T) {
 			rep.Pairs[0].Failing[0].Since, restarted)
 	}
 	r := copyd(t, "status", "--status", addr)
-	if r.code != 0 || !regexp.MustCompile(`failing since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d .*"secret\.txt".*permission denied`).MatchString(r.stdout) {
-		t.Errorf("copyd status after the restart: %s\nwant exit 0 and secret.txt listed as failing since a time, with permission denied", r)
+	if r.code != exitFailed || !regexp.MustCompile(`failing since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d .*"secret\.txt".*permission denied`).MatchString(r.stdout) {
+		t.Errorf("copyd status after the restart: %s\nwant exit 1 and secret.txt listed as failing since a time, with permission denied", r)
 	}
 
 	chmod(t, filepath.Join(src, "secret.txt"), 0o644)
