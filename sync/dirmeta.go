@@ -15,12 +15,12 @@ import (
 // its contents are complete (writing into a folder changes its mtime).
 type dirMeta struct {
 	rel     string
-	src     fs.FileInfo   // the source folder
-	dst     fs.FileInfo   // the destination folder before this run; nil if created
-	changed atomic.Bool   // an entry was created, replaced or removed in it
-	setgid  bool          // the destination folder has the set-group-ID bit
-	opened  bool          // makeDir gave the owner rwx: finishDir must set the mode
-	rec     *index.Record // the index's record of the folder, nil if none
+	src     fs.FileInfo // the source folder
+	dst     fs.FileInfo // the destination folder before this run; nil if created
+	changed atomic.Bool // an entry was created, replaced or removed in it
+	setgid  bool        // the destination folder has the set-group-ID bit
+	opened  bool        // makeDir gave the owner rwx: finishDir must set the mode
+	rec     dirRecord   // the index's record of the folder
 	// allRecorded: every entry the destination folder held when it was
 	// listed has a record; fromRecords: the listing was the records' (see
 	// dirUnchanged). Either lets finishDir record the folder's ctime.
@@ -29,6 +29,31 @@ type dirMeta struct {
 	// (see mountGone); nothing in its copy is deleted, and its record
 	// keeps the disk it was on.
 	holdDeletes bool
+}
+
+// dirRecord is what the index's record of a folder holds (see
+// rememberDir), kept inline for every folder of a pass rather than as a
+// whole index.Record.
+type dirRecord struct {
+	known      bool // the index has a folder record of this path
+	dev, ino   uint64
+	dstIno     uint64
+	dstCtimeNs int64
+}
+
+func dirRecordOf(rec *index.Record) dirRecord {
+	if rec == nil || rec.Kind != index.Dir {
+		return dirRecord{}
+	}
+	return dirRecord{known: true, dev: rec.Src.Dev, ino: rec.Src.Ino, dstIno: rec.Dst.Ino, dstCtimeNs: rec.Dst.CtimeNs}
+}
+
+// record returns the folder record again, nil if there was none.
+func (d dirRecord) record() *index.Record {
+	if !d.known {
+		return nil
+	}
+	return &index.Record{Kind: index.Dir, Src: index.Source{Dev: d.dev, Ino: d.ino}, Dst: index.Dest{Ino: d.dstIno, CtimeNs: d.dstCtimeNs}}
 }
 
 // depth counts the path elements of rel ("" is the root, depth 0).
@@ -99,7 +124,7 @@ func (r *pairRun) finishDir(d *dirMeta) error {
 			dst, _ = os.Lstat(p)
 		}
 		if dst != nil {
-			r.rememberDir(d.rel, d.src, dst, d.rec, !touched && (d.allRecorded || d.fromRecords))
+			r.rememberDir(d.rel, d.src, dst, d.rec.record(), !touched && (d.allRecorded || d.fromRecords))
 		}
 	}
 	if r.pair.Fsync && r.flush == nil && (fresh || d.changed.Load()) {

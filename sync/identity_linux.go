@@ -11,6 +11,10 @@ import (
 // sourceIdentity returns what the index records of a source entry; ok is
 // false where fi carries no raw stat.
 func sourceIdentity(fi fs.FileInfo) (id index.Source, ok bool) {
+	if f, ok := fi.(*folderInfo); ok {
+		return index.Source{Dev: f.dev, Ino: f.ino, Size: f.size, MtimeNs: f.mtimeNs, CtimeNs: f.ctimeNs,
+			Mode: f.rawMode, UID: f.uid, GID: f.gid}, true
+	}
 	switch st := fi.Sys().(type) {
 	case *unix.Stat_t: // from listDir and copyFile
 		return sourceFromStat(st), true
@@ -28,6 +32,9 @@ func sourceFromStat(st *unix.Stat_t) index.Source {
 
 // destIdentity returns what the index records of a destination entry.
 func destIdentity(fi fs.FileInfo) (index.Dest, bool) {
+	if f, ok := fi.(*folderInfo); ok {
+		return index.Dest{Ino: f.ino, Size: f.size, MtimeNs: f.mtimeNs, CtimeNs: f.ctimeNs}, true
+	}
 	switch st := fi.Sys().(type) {
 	case *unix.Stat_t:
 		return index.Dest{Ino: st.Ino, Size: st.Size, MtimeNs: st.Mtim.Nano(), CtimeNs: st.Ctim.Nano()}, true

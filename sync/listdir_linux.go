@@ -192,6 +192,43 @@ func listRecorded(dir string, recs map[string]index.Record) ([]entry, error) {
 	return out, nil
 }
 
+// folderInfo is the part of a folder's stat that finishDir and the
+// index need (mode, owner, times, identity), kept for every folder of a
+// pass until its end: a third of a full stat's size, which on a tree of
+// 100,000 folders is ~20 MB less heap. Sys builds the raw stat again.
+type folderInfo struct {
+	mode                   fs.FileMode
+	uid, gid               uint32
+	rawMode                uint32
+	dev, ino               uint64
+	mtimeNs, ctimeNs, size int64
+}
+
+// compactFolder returns fi as a folderInfo where it carries a raw stat,
+// else fi itself (nil stays nil).
+func compactFolder(fi fs.FileInfo) fs.FileInfo {
+	if fi == nil {
+		return nil
+	}
+	st, ok := fi.Sys().(*unix.Stat_t)
+	if !ok {
+		return fi
+	}
+	return &folderInfo{mode: fi.Mode(), uid: st.Uid, gid: st.Gid, rawMode: st.Mode, dev: st.Dev, ino: st.Ino,
+		mtimeNs: st.Mtim.Nano(), ctimeNs: st.Ctim.Nano(), size: st.Size}
+}
+
+func (f *folderInfo) Name() string             { return "" }
+func (f *folderInfo) Size() int64              { return f.size }
+func (f *folderInfo) Mode() fs.FileMode        { return f.mode }
+func (f *folderInfo) ModTime() time.Time       { return time.Unix(0, f.mtimeNs) }
+func (f *folderInfo) IsDir() bool              { return f.mode.IsDir() }
+func (f *folderInfo) owner() (uid, gid uint32) { return f.uid, f.gid }
+func (f *folderInfo) Sys() any {
+	return &unix.Stat_t{Dev: f.dev, Ino: f.ino, Mode: f.rawMode, Uid: f.uid, Gid: f.gid, Size: f.size,
+		Mtim: unix.NsecToTimespec(f.mtimeNs), Ctim: unix.NsecToTimespec(f.ctimeNs)}
+}
+
 // recordStat is the stat a destination file has by its record: the inode,
 // size, mtime and ctime copyd made, with the source's mode and owner it set.
 func recordStat(rec index.Record) *unix.Stat_t {

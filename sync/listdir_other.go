@@ -2,7 +2,11 @@
 
 package sync
 
-import "github.com/copyd/copyd/index"
+import (
+	"io/fs"
+
+	"github.com/copyd/copyd/index"
+)
 
 // listDir lists a folder with an lstat of every entry; entries that vanish
 // meanwhile are left out.
@@ -33,3 +37,7 @@ func listKnown(dir string, _ map[string]index.Record) ([]entry, error) { return 
 // listRecorded lists a destination folder; elsewhere than on Linux no
 // records are made, so it is never asked (see listdir_linux.go).
 func listRecorded(dir string, _ map[string]index.Record) ([]entry, error) { return listDir(dir) }
+
+// compactFolder returns fi: elsewhere than on Linux folders keep the os
+// package's stat (see listdir_linux.go).
+func compactFolder(fi fs.FileInfo) fs.FileInfo { return fi }

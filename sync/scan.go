@@ -46,7 +46,7 @@ func (r *pairRun) scanDir(ctx context.Context, it dirItem, push func(dirItem)) {
 	if r.live != nil {
 		r.live.succeeded(it.rel) // "recovered" if reading it failed before
 	}
-	meta := &dirMeta{rel: it.rel, src: it.src, dst: it.dst, rec: it.rec}
+	meta := &dirMeta{rel: it.rel, src: compactFolder(it.src), dst: compactFolder(it.dst), rec: dirRecordOf(it.rec)}
 	if !r.makeDir(ctx, it, meta) {
 		return
 	}
@@ -140,11 +140,11 @@ func (r *pairRun) scanDir(ctx context.Context, it dirItem, push func(dirItem)) {
 // entry made, removed or renamed in it moves its ctime). Its files' own
 // identities are still checked, from their records, as listKnown does.
 func dirUnchanged(meta *dirMeta) bool {
-	if meta.rec == nil || meta.rec.Kind != index.Dir || meta.rec.Dst.CtimeNs == 0 {
+	if !meta.rec.known || meta.rec.dstCtimeNs == 0 {
 		return false
 	}
 	d, ok := destIdentity(meta.dst)
-	return ok && d.Ino == meta.rec.Dst.Ino && d.CtimeNs == meta.rec.Dst.CtimeNs
+	return ok && d.Ino == meta.rec.dstIno && d.CtimeNs == meta.rec.dstCtimeNs
 }
 
 // allRecorded reports whether every entry of a destination listing has a

@@ -27,6 +27,10 @@ func createExclusive(path string) (*os.File, error) {
 
 // owner returns fi's owner and group; ok is false where there are none.
 func owner(fi fs.FileInfo) (uid, gid int, ok bool) {
+	if o, ok := fi.(interface{ owner() (uid, gid uint32) }); ok { // folderInfo: no raw stat to build
+		u, g := o.owner()
+		return int(u), int(g), true
+	}
 	switch st := fi.Sys().(type) {
 	case *syscall.Stat_t: // from the os package
 		return int(st.Uid), int(st.Gid), true
