@@ -22,70 +22,94 @@ import (
 func (w *Watcher) addTree(ctx context.Context, rel string, self, again bool) {
 	top := filepath.Join(w.root, filepath.FromSlash(rel))
 	full := false // the kernel refused a watch during this walk
-	_ = filepath.WalkDir(top, func(p string, d fs.DirEntry, err error) error {
+	fi, err := os.Lstat(top)
+	switch {
+	case err != nil:
+		w.cannotRead(top, err)
+		return
+	case !fi.IsDir():
+		return
+	}
+	// Depth first, with a stack: a folder is watched before it is read, so
+	// a subfolder made meanwhile is either in the listing or an event.
+	stack := []string{top}
+	for len(stack) > 0 {
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return
 		}
+		p := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if !w.watchOne(p, p == top && !self, again, &full) {
+			continue
+		}
+		subs, err := subfolders(p)
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				w.log.Debug("folder vanished before watch", "path", w.rel(p))
-			} else {
-				w.log.Warn("cannot read folder", "path", w.rel(p), "err", err)
-			}
-			if d != nil && d.IsDir() {
-				return fs.SkipDir
-			}
-			return nil
+			w.cannotRead(p, err)
+			continue
 		}
-		if !d.IsDir() {
-			return nil
+		for _, name := range subs {
+			stack = append(stack, filepath.Join(p, name))
 		}
-		r := w.rel(p)
-		if p == top && !self {
-			return nil
-		}
-		if w.exclude(r, true) {
-			w.skipped[r] = true
-			return fs.SkipDir
-		}
-		known := w.watched[r]
-		switch {
-		case known && !again:
-			return nil
-		case full && !known:
-			w.missing++
-			return nil
-		}
-		if err := w.fsw.Add(p); err != nil {
-			if known {
-				// The folder was replaced by one that cannot be watched, or
-				// is gone; its old watch died with the old folder.
-				w.unwatchTree(r)
-			}
-			switch {
-			case errors.Is(err, syscall.ENOSPC):
-				full = true
-				w.missing++
-			case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOENT):
-				w.log.Debug("folder vanished before watch", "path", r)
-				return fs.SkipDir
-			default:
-				w.log.Warn("cannot watch folder", "path", r, "err", err)
-				w.refused[r] = true
-			}
-			return nil
-		}
-		if !known {
-			w.watched[r] = true
-			w.nwatch.Add(1)
-		}
-		return nil
-	})
+	}
 	if full && !w.degraded {
 		w.degraded = true
 		w.logLimit()
 		w.send(ctx, Event{Kind: Degraded})
 	}
+}
+
+// watchOne watches the folder p (unless skip, the walk's top when self is
+// false) and reports whether the walk goes on below it.
+func (w *Watcher) watchOne(p string, skip, again bool, full *bool) bool {
+	if skip {
+		return true
+	}
+	r := w.rel(p)
+	if w.exclude(r, true) {
+		w.skipped[r] = true
+		return false
+	}
+	known := w.watched[r]
+	switch {
+	case known && !again:
+		return true
+	case *full && !known:
+		w.missing++
+		return true
+	}
+	if err := w.fsw.Add(p); err != nil {
+		if known {
+			// The folder was replaced by one that cannot be watched, or
+			// is gone; its old watch died with the old folder.
+			w.unwatchTree(r)
+		}
+		switch {
+		case errors.Is(err, syscall.ENOSPC):
+			*full = true
+			w.missing++
+		case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOENT):
+			w.log.Debug("folder vanished before watch", "path", r)
+			return false
+		default:
+			w.log.Warn("cannot watch folder", "path", r, "err", err)
+			w.refused[r] = true
+		}
+		return true
+	}
+	if !known {
+		w.watched[r] = true
+		w.nwatch.Add(1)
+	}
+	return true
+}
+
+// cannotRead logs a folder the walk could not read (or that vanished).
+func (w *Watcher) cannotRead(p string, err error) {
+	if errors.Is(err, fs.ErrNotExist) {
+		w.log.Debug("folder vanished before watch", "path", w.rel(p))
+		return
+	}
+	w.log.Warn("cannot read folder", "path", w.rel(p), "err", err)
 }
 
 // resync brings the watches in line with the tree after events were lost:
