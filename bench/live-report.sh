@@ -131,7 +131,7 @@ END {
   }
 
   # ---- scale
-  ns = split("copyd oneshot lsyncd copyd-restart copyd-old-restart", C, " ")
+  ns = split("copyd oneshot lsyncd copyd-restart copyd-restart2 copyd-old-restart", C, " ")
   have = 0
   for (i = 1; i <= ns; i++) if (("scale", C[i], "ready_s") in V) have = 1
   if (have) {
@@ -146,7 +146,8 @@ END {
     slab["copyd"] = "`copyd run`"
     slab["oneshot"] = "`copyd sync`, one-shot (reference: the same copy, no daemon)"
     slab["lsyncd"] = "lsyncd `delay = 0` (peak RSS: lsyncd only, not its rsync)"
-    slab["copyd-restart"] = "`copyd run` restarted on its complete copy (index)"
+    slab["copyd-restart"] = "`copyd run` restarted on its complete copy (index; lists the destination once)"
+    slab["copyd-restart2"] = "`copyd run` restarted again (unchanged destination folders from the index)"
     slab["copyd-old-restart"] = "`copyd run` of COPYD_OLD_BIN restarted on the same copy"
     for (i = 1; i <= ns; i++) {
       id = C[i]

@@ -183,6 +183,7 @@ label_of() {
   lsyncd-d15) echo "lsyncd default.rsync, default delay (15 s)" ;;
   oneshot) echo "copyd sync (one-shot, fresh destination)" ;;
   copyd-restart) echo "copyd run, restarted on its complete copy" ;;
+  copyd-restart2) echo "copyd run, restarted again (destination folders proven by their recorded ctime)" ;;
   copyd-old-restart) echo "copyd run (COPYD_OLD_BIN), restarted on the same copy" ;;
   esac
 }
@@ -193,7 +194,7 @@ start_daemon() {
   local id=$1 s=$2 d=$3
   dlog=$4
   case $id in
-  copyd | copyd-s0 | copyd-restart | copyd-old-restart)
+  copyd | copyd-s0 | copyd-restart | copyd-restart2 | copyd-old-restart)
     local extra=() bin=$COPYD_BIN
     [ "$id" = copyd-s0 ] && extra=(--settle 0)
     [ "$id" = copyd-old-restart ] && bin=$COPYD_OLD_BIN
@@ -473,13 +474,16 @@ run_scale() {
 
 # scale_restarts SRC DST ROUND: copyd run started again on the complete
 # copy copyd just made (a restart, a reboot): start -> "watching", peak RSS,
-# the index on disk; with COPYD_OLD_BIN, the older build on the same copy.
+# the index on disk; twice: the first restart lists every destination
+# folder and records its ctime, the second (as every later one, or one
+# after a periodic rescan) takes unchanged folders from the index. With
+# COPYD_OLD_BIN, the older build on the same copy.
 scale_restarts() {
   local src=$1 d=$2 r=$3 id idx
   idx=$(du -sk "$XDG_STATE_HOME/copyd" 2>/dev/null | cut -f1)
   row scale copyd "$r" index_kib "${idx:-0}" "$(label_of copyd)"
   note "  r$r index on disk: $((${idx:-0} / 1024)) MiB"
-  for id in copyd-restart ${COPYD_OLD_BIN:+copyd-old-restart}; do
+  for id in copyd-restart copyd-restart2 ${COPYD_OLD_BIN:+copyd-old-restart}; do
     drop_caches
     du -s "$src" >/dev/null
     t_start=$(now_us)
