@@ -232,6 +232,20 @@ func (lp *livePair) serve(ctx context.Context, ready func()) {
 	if err != nil {
 		return // vanished: wait for it again
 	}
+	// The destination root and the index (its check reads the whole
+	// database) are made ready while the watcher walks the source.
+	type opened struct {
+		prepErr, err error
+		idx          *index.DB
+	}
+	openDone := make(chan opened, 1)
+	go func() {
+		var o opened
+		if _, o.prepErr = lp.base.prepareDestRoot(); o.prepErr == nil {
+			o.idx, o.err = openIndex(lp.pair, lp.stateDir, false, lp.log)
+		}
+		openDone <- o
+	}()
 	// Watch first, then scan: what changes during the scan is queued.
 	w, err := watcher.New(ctx, watcher.Options{
 		Root:    lp.pair.Source,
@@ -241,6 +255,9 @@ func (lp *livePair) serve(ctx context.Context, ready func()) {
 	})
 	if err != nil {
 		if _, serr := os.Stat(lp.pair.Source); serr != nil {
+			if o := <-openDone; o.idx != nil {
+				o.idx.Close()
+			}
 			return // vanished: wait for it again
 		}
 		lp.degraded.Store(true)
@@ -249,10 +266,10 @@ func (lp *livePair) serve(ctx context.Context, ready func()) {
 		defer w.Close()
 	}
 
-	if _, err := lp.base.prepareDestRoot(); err != nil {
-		lp.base.pause("create destination", "", err)
+	if o := <-openDone; o.prepErr != nil {
+		lp.base.pause("create destination", "", o.prepErr)
 	} else {
-		idx, err := openIndex(lp.pair, lp.stateDir, false, lp.log)
+		idx, err := o.idx, o.err
 		if err != nil {
 			lp.log.Error("pair not started: "+err.Error(), "destination", lp.pair.Destination)
 			ready()
