@@ -243,7 +243,7 @@ func (r *pairRun) markUpToDate(rel string, src, dst fs.FileInfo, rec *index.Reco
 }
 
 // sameDestFile reports whether two stats of a destination name are of one
-// file. One of them may come from a record (listKnown), which os.SameFile
+// file. One of them may come from a record (listRecorded), which os.SameFile
 // does not know.
 func sameDestFile(a, b fs.FileInfo) bool {
 	x, ok1 := destIdentity(a)

@@ -21,9 +21,9 @@ type dirMeta struct {
 	setgid  bool        // the destination folder has the set-group-ID bit
 	opened  bool        // makeDir gave the owner rwx: finishDir must set the mode
 	rec     dirRecord   // the index's record of the folder
-	// allRecorded: every entry the destination folder held when it was
-	// listed has a record; fromRecords: the listing was the records' (see
-	// dirUnchanged). Either lets finishDir record the folder's ctime.
+	// allRecorded: the folder's records were exactly its listing
+	// (recordsExact); fromRecords: the listing was the records' (see
+	// dirUnchanged). allRecorded lets finishDir record the folder's ctime.
 	allRecorded, fromRecords bool
 	// holdDeletes: the folder is an empty mount point whose disk is gone
 	// (see mountGone); nothing in its copy is deleted, and its record
@@ -124,7 +124,7 @@ func (r *pairRun) finishDir(d *dirMeta) error {
 			dst, _ = os.Lstat(p)
 		}
 		if dst != nil {
-			r.rememberDir(d.rel, d.src, dst, d.rec.record(), !touched && (d.allRecorded || d.fromRecords))
+			r.rememberDir(d.rel, d.src, dst, d.rec.record(), !touched && d.allRecorded)
 		}
 	}
 	if r.pair.Fsync && r.flush == nil && (fresh || d.changed.Load()) {

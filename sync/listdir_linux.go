@@ -1,8 +1,6 @@
 package sync
 
 import (
-	"bytes"
-	"encoding/binary"
 	"errors"
 	"io/fs"
 	"os"
@@ -95,71 +93,11 @@ func (s *statInfo) Mode() fs.FileMode {
 	return m
 }
 
-// listKnown lists a destination folder whose entries the index describes
-// (recs), stat'ing only what the records cannot stand for. An entry is
-// taken from its record when the folder holds a regular file of that name
-// with the inode copyd made (getdents gives name, inode and type without a
-// stat): a restart over an unchanged tree then reads no destination inode.
-// What such a listing cannot see is a destination file rewritten in place
-// by someone else; full comparisons (periodic rescans, checksum) stat
-// every entry.
-func listKnown(dir string, recs map[string]index.Record) ([]entry, error) {
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
-	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: dir, Err: err}
-	}
-	defer unix.Close(fd)
-	buf := make([]byte, 32<<10)
-	var out []entry
-	for {
-		n, err := unix.Getdents(fd, buf)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			return nil, &fs.PathError{Op: "getdents", Path: dir, Err: err}
-		}
-		if n <= 0 {
-			return out, nil
-		}
-		for b := buf[:n]; len(b) >= 19; {
-			// struct linux_dirent64: ino u64, off s64, reclen u16, type u8, name.
-			ino := binary.NativeEndian.Uint64(b[0:8])
-			reclen := int(binary.NativeEndian.Uint16(b[16:18]))
-			if reclen < 19 || reclen > len(b) {
-				return nil, &fs.PathError{Op: "getdents", Path: dir, Err: unix.EIO}
-			}
-			typ := b[18]
-			name := b[19:reclen]
-			if i := bytes.IndexByte(name, 0); i >= 0 {
-				name = name[:i]
-			}
-			b = b[reclen:]
-			if string(name) == "." || string(name) == ".." {
-				continue
-			}
-			nm := string(name)
-			if rec, ok := recs[nm]; ok && typ == unix.DT_REG && rec.Kind == index.File && rec.Dst.Ino == ino && !rec.Racy {
-				out = append(out, entry{name: nm, info: &statInfo{name: nm, st: recordStat(rec)}})
-				continue
-			}
-			st := new(unix.Stat_t)
-			switch err := fstatat(fd, nm, st); {
-			case errors.Is(err, unix.ENOENT):
-			case err != nil:
-				out = append(out, entry{name: nm, err: &fs.PathError{Op: "lstat", Path: filepath.Join(dir, nm), Err: err}})
-			default:
-				out = append(out, entry{name: nm, info: &statInfo{name: nm, st: st}})
-			}
-		}
-	}
-}
-
 // listRecorded lists a destination folder whose entries have not changed
 // since its records were complete (its ctime is the recorded one, see
 // dirUnchanged): the names are the records', so the folder is not read.
-// Files are taken from their records as in listKnown; folders and racy
-// records are stat'ed.
+// Files are taken from their records; folders and racy records are
+// stat'ed.
 func listRecorded(dir string, recs map[string]index.Record) ([]entry, error) {
 	out := make([]entry, 0, len(recs))
 	fd := -1

@@ -30,10 +30,6 @@ func listDir(dir string) ([]entry, error) {
 	return out, nil
 }
 
-// listKnown lists a destination folder; elsewhere than on Linux it stats
-// every entry (see listdir_linux.go).
-func listKnown(dir string, _ map[string]index.Record) ([]entry, error) { return listDir(dir) }
-
 // listRecorded lists a destination folder; elsewhere than on Linux no
 // records are made, so it is never asked (see listdir_linux.go).
 func listRecorded(dir string, _ map[string]index.Record) ([]entry, error) { return listDir(dir) }

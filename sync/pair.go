@@ -44,10 +44,10 @@ type pairRun struct {
 
 	idx      *index.DB // what copyd wrote; nil: no memory (today's quick check only)
 	stateDir string    // where a one-shot run opens idx
-	// trustDest lets a scan take destination files from their records
-	// where the folder still holds the inode copyd made (listKnown): set
-	// for one-shot runs and the daemon's first pass, not for the periodic
-	// rescans, which compare everything.
+	// trustDest lets a scan take the listing of a destination folder
+	// whose ctime is the recorded one from its records (dirUnchanged):
+	// set for one-shot runs and the daemon's first pass, not for the
+	// periodic rescans, which list and stat everything.
 	trustDest bool
 	paused    *atomic.Pointer[error] // set when the destination refuses writes; shared by a pair's passes
 	live      *livePair              // the daemon's pair this pass serves; nil for a one-shot run

@@ -57,8 +57,6 @@ func (r *pairRun) scanDir(ctx context.Context, it dirItem, push func(dirItem)) {
 		case r.trustDest && dirUnchanged(meta):
 			meta.fromRecords = true
 			dstEntries, err = byName(listRecorded(r.dstPath(it.rel), recs))
-		case r.trustDest && len(recs) > 0:
-			dstEntries, err = r.readKnownDestDir(it.rel, recs)
 		default:
 			dstEntries, err = r.readDestDir(it.rel)
 		}
@@ -66,7 +64,7 @@ func (r *pairRun) scanDir(ctx context.Context, it dirItem, push func(dirItem)) {
 			r.fail("read destination folder", it.rel, err)
 			return
 		}
-		meta.allRecorded = meta.fromRecords || allRecorded(dstEntries, recs)
+		meta.allRecorded = r.recordsExact(it.rel, dstEntries, recs)
 	}
 	if !r.dryRun {
 		r.mu.Lock()
@@ -138,7 +136,7 @@ func (r *pairRun) scanDir(ctx context.Context, it dirItem, push func(dirItem)) {
 // very entries its records name: it is the recorded folder (inode) and its
 // ctime is the one recorded when every entry it held had a record (any
 // entry made, removed or renamed in it moves its ctime). Its files' own
-// identities are still checked, from their records, as listKnown does.
+// identities are still checked against their records (judge).
 func dirUnchanged(meta *dirMeta) bool {
 	if !meta.rec.known || meta.rec.dstCtimeNs == 0 {
 		return false
@@ -147,11 +145,37 @@ func dirUnchanged(meta *dirMeta) bool {
 	return ok && d.Ino == meta.rec.dstIno && d.CtimeNs == meta.rec.dstCtimeNs
 }
 
-// allRecorded reports whether every entry of a destination listing has a
-// record (so that the records alone could stand for the listing).
-func allRecorded(list map[string]entry, recs map[string]index.Record) bool {
-	for name := range list {
-		if _, ok := recs[name]; !ok {
+// recordsExact reports whether the records of the destination folder rel
+// are exactly its listing: one record per entry and one entry per record,
+// each entry the very one recorded (a file's inode, size, mtime and ctime;
+// a folder's inode), and none of them excluded (an excluded entry is not
+// looked at by this pass, so its record proves nothing). Only then may a
+// later start take the folder's listing from its records (dirUnchanged):
+// a stale record — of a file someone removed, or replaced while its path
+// was excluded — must not stand for an entry.
+func (r *pairRun) recordsExact(rel string, list map[string]entry, recs map[string]index.Record) bool {
+	if len(list) != len(recs) {
+		return false
+	}
+	for name, e := range list {
+		rec, ok := recs[name]
+		if !ok || e.err != nil || e.info == nil || r.excl.excluded(relJoin(rel, name), e.info.IsDir()) {
+			return false
+		}
+		d, ok := destIdentity(e.info)
+		if !ok {
+			return false
+		}
+		switch {
+		case rec.Kind == index.File && e.info.Mode().IsRegular():
+			if !rec.Dst.Matches(d) || rec.Dst.CtimeNs == 0 {
+				return false
+			}
+		case rec.Kind == index.Dir && e.info.IsDir():
+			if rec.Dst.Ino != d.Ino {
+				return false
+			}
+		default:
 			return false
 		}
 	}
@@ -161,11 +185,6 @@ func allRecorded(list map[string]entry, recs map[string]index.Record) bool {
 // readDestDir lists a destination folder by name.
 func (r *pairRun) readDestDir(rel string) (map[string]entry, error) {
 	return byName(listDir(r.dstPath(rel)))
-}
-
-// readKnownDestDir is readDestDir taking from recs what they prove (listKnown).
-func (r *pairRun) readKnownDestDir(rel string, recs map[string]index.Record) (map[string]entry, error) {
-	return byName(listKnown(r.dstPath(rel), recs))
 }
 
 // byName maps a folder listing by name; a missing folder has no entries.

@@ -1028,34 +1028,69 @@ func TestIndexDestinationFolderChanged(t *testing.T) {
 		name   string
 		flags  []string
 		tamper func(t *testing.T, dst string)
+		// excluded: after the change, two syncs with this path excluded
+		// (the second could record the folder as complete) before the
+		// last one without: an excluded entry's record proves nothing.
+		excluded string
 	}{
 		{"file removed", nil, func(t *testing.T, dst string) {
 			if err := os.Remove(filepath.Join(dst, "sub", "a.txt")); err != nil {
 				t.Fatal(err)
 			}
-		}},
+		}, ""},
 		{"file added", []string{"--delete"}, func(t *testing.T, dst string) {
 			write(t, filepath.Join(dst, "sub", "stray.txt"), "stray")
-		}},
+		}, ""},
 		{"file renamed", []string{"--delete"}, func(t *testing.T, dst string) {
 			rename(t, filepath.Join(dst, "sub", "a.txt"), filepath.Join(dst, "sub", "z.txt"))
-		}},
+		}, ""},
 		{"files swapped", nil, func(t *testing.T, dst string) {
 			a, b, tmp := filepath.Join(dst, "sub", "a.txt"), filepath.Join(dst, "sub", "b.txt"), filepath.Join(dst, "sub", "t")
 			rename(t, a, tmp)
 			rename(t, b, a)
 			rename(t, tmp, b)
-		}},
+		}, ""},
 		{"folder removed", nil, func(t *testing.T, dst string) {
 			if err := os.RemoveAll(filepath.Join(dst, "sub", "deep")); err != nil {
 				t.Fatal(err)
 			}
-		}},
+		}, ""},
 		{"symlink put in", []string{"--delete"}, func(t *testing.T, dst string) {
 			if err := os.Symlink("/etc", filepath.Join(dst, "sub", "escape")); err != nil {
 				t.Fatal(err)
 			}
-		}},
+		}, ""},
+		{"file rewritten in place with its mtime put back, another added", []string{"--delete"}, func(t *testing.T, dst string) {
+			// The folder's ctime moves (the new file), so it is listed and
+			// stat'ed: the rewrite's ctime gives it away, not its inode.
+			p := filepath.Join(dst, "sub", "a.txt")
+			fi, err := os.Stat(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			write(t, p, "X")
+			if err := os.Chtimes(p, fi.ModTime(), fi.ModTime()); err != nil {
+				t.Fatal(err)
+			}
+			write(t, filepath.Join(dst, "sub", "new.txt"), "new")
+		}, ""},
+		{"file removed, then excluded for two syncs", nil, func(t *testing.T, dst string) {
+			if err := os.Remove(filepath.Join(dst, "sub", "a.txt")); err != nil {
+				t.Fatal(err)
+			}
+		}, "sub/a.txt"},
+		{"file replaced, then excluded for two syncs", nil, func(t *testing.T, dst string) {
+			p := filepath.Join(dst, "sub", "a.txt")
+			fi, err := os.Stat(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			write(t, p+".new", "X")
+			if err := os.Chtimes(p+".new", fi.ModTime(), fi.ModTime()); err != nil {
+				t.Fatal(err)
+			}
+			rename(t, p+".new", p)
+		}, "sub/a.txt"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1072,6 +1107,15 @@ func TestIndexDestinationFolderChanged(t *testing.T) {
 				t.Fatalf("second sync: %s", r)
 			}
 			tt.tamper(t, dst)
+			if tt.excluded != "" {
+				excl := append([]string{sync[0], "--exclude", tt.excluded}, sync[1:]...)
+				for range 2 {
+					time.Sleep(1100 * time.Millisecond)
+					if r := copyd(t, excl...); r.code != 0 {
+						t.Fatalf("sync with %s excluded: %s", tt.excluded, r)
+					}
+				}
+			}
 			if r := copyd(t, sync...); r.code != 0 {
 				t.Fatalf("sync after the change: %s", r)
 			}
