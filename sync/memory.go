@@ -121,11 +121,11 @@ func (r *pairRun) forget(rel string) {
 const dirCtimeMargin = time.Second
 
 // rememberDir records the folder rel: the source folder's device tells
-// later scans which disk its files were on. With listed (every entry the
-// destination folder held has a record, and this pass changed nothing in
-// it) its ctime is recorded too, so that a later start can take its
-// listing from the records (dirUnchanged). Only the identities count (a
-// folder's times change with its entries).
+// later scans which disk its files were on. With listed (the folder's
+// records were exactly its listing, see recordsExact, and this pass
+// changed nothing in it) its ctime is recorded too, so that a later start
+// can take its listing from the records (dirUnchanged). Only the
+// identities count (a folder's times change with its entries).
 func (r *pairRun) rememberDir(rel string, src, dst fs.FileInfo, rec *index.Record, listed bool) {
 	if r.idx == nil || r.dryRun || rel == "" {
 		return

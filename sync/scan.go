@@ -134,8 +134,9 @@ func (r *pairRun) scanDir(ctx context.Context, it dirItem, push func(dirItem)) {
 
 // dirUnchanged reports whether the destination folder of meta holds the
 // very entries its records name: it is the recorded folder (inode) and its
-// ctime is the one recorded when every entry it held had a record (any
-// entry made, removed or renamed in it moves its ctime). Its files' own
+// ctime is the one recorded when its records were exactly its listing
+// (recordsExact; any entry made, removed or renamed in it moves its
+// ctime). Its files' own
 // identities are still checked against their records (judge).
 func dirUnchanged(meta *dirMeta) bool {
 	if !meta.rec.known || meta.rec.dstCtimeNs == 0 {
