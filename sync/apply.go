@@ -242,14 +242,15 @@ func (r *pairRun) markUpToDate(rel string, src, dst fs.FileInfo, rec *index.Reco
 	r.remember(rel, src, dst, rec)
 }
 
-// sameDestFile reports whether two stats of a destination name are of one
-// file. One of them may come from a record (listRecorded), which os.SameFile
-// does not know.
+// sameDestFile reports whether two stats of a destination name, taken
+// around copyd's own metadata change, are of one file: same inode and
+// size. One of them may come from a record (listRecorded), which
+// os.SameFile does not know.
 func sameDestFile(a, b fs.FileInfo) bool {
 	x, ok1 := destIdentity(a)
 	y, ok2 := destIdentity(b)
 	if ok1 && ok2 {
-		return x.Ino == y.Ino
+		return x.Ino == y.Ino && x.Size == y.Size
 	}
 	return os.SameFile(a, b)
 }
