@@ -41,12 +41,17 @@ type Dest struct {
 	CtimeNs int64
 }
 
+// SameFile reports whether now has d's inode, size and mtime: the same
+// file, though it may have been written in place since (see Matches).
+func (d Dest) SameFile(now Dest) bool {
+	return d.Ino == now.Ino && d.Size == now.Size && d.MtimeNs == now.MtimeNs
+}
+
 // Matches reports whether the destination entry now described by d is the
-// one this record's copy made: same inode, size and mtime, and the same
+// one this record's copy made: the same file (SameFile), with the same
 // ctime where the record knows it.
 func (d Dest) Matches(now Dest) bool {
-	return d.Ino == now.Ino && d.Size == now.Size && d.MtimeNs == now.MtimeNs &&
-		(d.CtimeNs == 0 || d.CtimeNs == now.CtimeNs)
+	return d.SameFile(now) && (d.CtimeNs == 0 || d.CtimeNs == now.CtimeNs)
 }
 
 // Record is what the index knows of one destination name.

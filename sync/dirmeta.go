@@ -22,9 +22,8 @@ type dirMeta struct {
 	opened  bool        // makeDir gave the owner rwx: finishDir must set the mode
 	rec     dirRecord   // the index's record of the folder
 	// allRecorded: the folder's records were exactly its listing
-	// (recordsExact); fromRecords: the listing was the records' (see
-	// dirUnchanged). allRecorded lets finishDir record the folder's ctime.
-	allRecorded, fromRecords bool
+	// (recordsExact), which lets finishDir record the folder's ctime.
+	allRecorded bool
 	// holdDeletes: the folder is an empty mount point whose disk is gone
 	// (see mountGone); nothing in its copy is deleted, and its record
 	// keeps the disk it was on.

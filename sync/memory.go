@@ -42,7 +42,7 @@ func judge(src, dst fs.FileInfo, rec *index.Record) fileNeed {
 	s, ok1 := sourceIdentity(src)
 	d, ok2 := destIdentity(dst)
 	switch {
-	case !ok1 || !ok2 || rec.Kind != index.File || rec.Dst.Ino != d.Ino || rec.Dst.Size != d.Size || rec.Dst.MtimeNs != d.MtimeNs:
+	case !ok1 || !ok2 || rec.Kind != index.File || !rec.Dst.SameFile(d):
 		return needCopy
 	case !rec.Dst.Matches(d):
 		// The destination file was changed since copyd left it (its
@@ -89,7 +89,7 @@ func (r *pairRun) recordCopy(rel string, id copyIdentity) {
 			return
 		}
 		d, ok := destIdentity(fi)
-		if !ok || d.Ino != id.dst.Ino || d.Size != id.dst.Size || d.MtimeNs != id.dst.MtimeNs {
+		if !ok || !id.dst.SameFile(d) {
 			return
 		}
 		id.dst = d

@@ -55,7 +55,6 @@ func (r *pairRun) scanDir(ctx context.Context, it dirItem, push func(dirItem)) {
 	if meta.dst != nil {
 		switch {
 		case r.trustDest && dirUnchanged(meta):
-			meta.fromRecords = true
 			dstEntries, err = byName(listRecorded(r.dstPath(it.rel), recs))
 		default:
 			dstEntries, err = r.readDestDir(it.rel)
