@@ -49,9 +49,9 @@ type Status struct {
 type Pair struct {
 	Name        string   // unique within a Config; defaults to the source's base name
 	Source      string   // absolute, clean, symlinks resolved
-	Destination string   // absolute, clean (may not exist yet)
+	Destination string   // absolute, clean, symlinks resolved as far as it exists (may not exist yet)
 	Delete      bool     // mirror deletions
-	Archive     string   // absolute folder for overwritten/deleted destination files; "" = none
+	Archive     string   // absolute folder for overwritten/deleted destination files, resolved like Destination; "" = none
 	Exclude     []string // gitignore-syntax patterns, relative to Source
 	Checksum    bool     // compare content, not only size and mtime
 	Fsync       bool     // fsync files and directories before reporting them done

@@ -15,7 +15,7 @@ type resolved struct {
 }
 
 // checkPairs checks every pair and how pairs relate. It replaces each
-// usable source by its symlink-resolved path.
+// usable source, destination and archive by its symlink-resolved path.
 //
 // An explicitly empty list (pairs: [] or a pairs: key whose items are all
 // commented out, as in the packaged /etc/copyd/config.yaml) is valid: the
@@ -35,6 +35,18 @@ func checkPairs(c *Config, listed bool, r *report) {
 	checkNames(c, r)
 	checkDestOverlaps(c, rs, r)
 	checkArchives(c, rs, r)
+	// The engine resolves every path below a pair's folders without
+	// following a symlink at any component (internal/nofollow), so the
+	// folders themselves must hold none: a destination given through a
+	// symlink is used by the folder it leads to.
+	for i := range c.Pairs {
+		if rs[i].dst != "" {
+			c.Pairs[i].Destination = rs[i].dst
+		}
+		if rs[i].archive != "" {
+			c.Pairs[i].Archive = rs[i].archive
+		}
+	}
 }
 
 // checkPair checks pair i's own folders and returns them resolved.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"io/fs"
-	"os"
 	"time"
 
 	"github.com/copyd/copyd/index"
@@ -185,7 +184,7 @@ func (r *pairRun) compareAndCopy(ctx context.Context, rel string, src, dst fs.Fi
 // stillSame reports whether the source rel still has the identity (or,
 // where there is none, the size and mtime) it had in src.
 func (r *pairRun) stillSame(rel string, src fs.FileInfo) bool {
-	now, err := os.Lstat(r.srcPath(rel))
+	now, err := lstatPath(r.srcPath(rel))
 	if err != nil {
 		return false
 	}
@@ -199,12 +198,12 @@ func (r *pairRun) stillSame(rel string, src fs.FileInfo) bool {
 
 // sameContent compares two files byte by byte.
 func sameContent(a, b string) (bool, error) {
-	fa, err := os.Open(a)
+	fa, err := openSource(a)
 	if err != nil {
 		return false, err
 	}
 	defer fa.Close()
-	fb, err := os.Open(b)
+	fb, err := openSource(b)
 	if err != nil {
 		return false, err
 	}
@@ -233,7 +232,7 @@ func sameContent(a, b string) (bool, error) {
 // is read again first; one that is no longer the same file is not recorded.
 func (r *pairRun) markUpToDate(rel string, src, dst fs.FileInfo, rec *index.Record) {
 	if r.fixMetadata(rel, src, dst) {
-		now, err := os.Lstat(r.dstPath(rel))
+		now, err := lstatPath(r.dstPath(rel))
 		if err != nil || !sameDestFile(now, dst) {
 			return
 		}
@@ -252,7 +251,7 @@ func sameDestFile(a, b fs.FileInfo) bool {
 	if ok1 && ok2 {
 		return x.Ino == y.Ino && x.Size == y.Size
 	}
-	return os.SameFile(a, b)
+	return sameFile(a, b)
 }
 
 // fixMetadata brings an up-to-date file's mode (and owner, as root) in step
@@ -279,10 +278,10 @@ func (r *pairRun) fixMetadata(rel string, src, dst fs.FileInfo) (touched bool) {
 		}
 	}
 	if err == nil && (needMode || needOwner) {
-		err = os.Chmod(p, src.Mode()&mask)
+		err = chmodPath(p, src.Mode()&mask)
 	}
 	if err == nil && needTime {
-		err = os.Chtimes(p, time.Time{}, src.ModTime())
+		err = chtimesPath(p, time.Time{}, src.ModTime())
 	}
 	if err != nil {
 		r.fail("set metadata", rel, err)
@@ -298,7 +297,7 @@ func (r *pairRun) planSymlink(ctx context.Context, b *batch, rel string, dst fs.
 	}
 	r.progress.FilesQueued.Add(1)
 	if r.dryRun {
-		target, _ := os.Readlink(r.srcPath(rel))
+		target, _ := readlinkPath(r.srcPath(rel))
 		r.planLine("link", rel, "->", target)
 		r.progress.FilesDone.Add(1)
 		return
@@ -312,8 +311,8 @@ func (r *pairRun) symlinkUpToDate(rel string, dst fs.FileInfo) bool {
 	if dst == nil || dst.Mode()&fs.ModeSymlink == 0 {
 		return false
 	}
-	want, err1 := os.Readlink(r.srcPath(rel))
-	have, err2 := os.Readlink(r.dstPath(rel))
+	want, err1 := readlinkPath(r.srcPath(rel))
+	have, err2 := readlinkPath(r.dstPath(rel))
 	if err1 != nil || err2 != nil || want != have {
 		return false
 	}

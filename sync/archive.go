@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
 	"syscall"
@@ -24,7 +23,7 @@ const archiveStamp = "2006-01-02T150405Z"
 func (r *pairRun) removeOrArchive(ctx context.Context, rel string) error {
 	p := r.dstPath(rel)
 	if r.pair.Archive == "" {
-		err := os.RemoveAll(p)
+		err := removeAllPath(p)
 		if err == nil {
 			r.forget(rel)
 		}
@@ -48,7 +47,7 @@ func (r *pairRun) removeOrArchive(ctx context.Context, rel string) error {
 func (r *pairRun) archivePath(rel string) (string, error) {
 	full := filepath.Join(r.pair.Archive, filepath.FromSlash(rel))
 	dir, name := filepath.Dir(full), filepath.Base(full)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := mkdirAllPath(dir, 0o755); err != nil {
 		return "", err
 	}
 	when := r.started // one stamp for everything a one-shot run archives
@@ -63,7 +62,7 @@ func (r *pairRun) archivePath(rel string) (string, error) {
 		}
 		// A long name is cut so that name and suffix fit in one path element.
 		p := filepath.Join(dir, tempname.Shorten(name, tempname.MaxNameLen-len(suffix))+suffix)
-		_, err := os.Lstat(p)
+		_, err := lstatPath(p)
 		if errIsNotExist(err) {
 			return p, nil
 		}
@@ -76,17 +75,17 @@ func (r *pairRun) archivePath(rel string) (string, error) {
 // moveTo renames from to to; across filesystems it copies (files and
 // symlinks atomically, folders entry by entry) and then removes from.
 func moveTo(ctx context.Context, from, to string) error {
-	err := os.Rename(from, to)
+	err := renamePath(from, to)
 	if !errors.Is(err, syscall.EXDEV) {
 		return err
 	}
-	fi, err := os.Lstat(from)
+	fi, err := lstatPath(from)
 	if err != nil {
 		return err
 	}
 	switch {
 	case fi.IsDir():
-		if err := os.Mkdir(to, fi.Mode().Perm()|0o700); err != nil {
+		if err := mkdirPath(to, fi.Mode().Perm()|0o700); err != nil {
 			return err
 		}
 		entries, err := readDir(from)
@@ -98,18 +97,18 @@ func moveTo(ctx context.Context, from, to string) error {
 				return err
 			}
 		}
-		return os.Remove(from)
+		return removePath(from)
 	case fi.Mode()&fs.ModeSymlink != 0:
 		err = copySymlink(from, to, writeOptions{})
 	case fi.Mode().IsRegular():
 		_, err = copyFile(ctx, from, to, writeOptions{fsync: true})
 	default:
-		return os.Remove(from) // a FIFO or the like: nothing to keep
+		return removePath(from) // a FIFO or the like: nothing to keep
 	}
 	if err != nil {
 		return err
 	}
-	return os.Remove(from)
+	return removePath(from)
 }
 
 // deleteExtras removes (or archives) what the destination has and the
@@ -161,7 +160,7 @@ func (r *pairRun) deleteExtras(ctx context.Context) {
 // An entry whose source has come back since the scan (the daemon copies it
 // meanwhile) is left alone.
 func (r *pairRun) removeExtra(ctx context.Context, rel string, isDir bool) error {
-	if _, err := os.Lstat(r.srcPath(rel)); err == nil {
+	if _, err := lstatPath(r.srcPath(rel)); err == nil {
 		return nil
 	}
 	if !isDir || !r.holdsExcluded(rel) {

@@ -116,7 +116,7 @@ func copyFilePortable(ctx context.Context, src, dst string, o writeOptions) (n i
 		return n, err
 	}
 	// Times last: closing a file does not touch them, but writing does.
-	if err = os.Chtimes(tmpPath, time.Time{}, before.ModTime()); err != nil {
+	if err = chtimesPath(tmpPath, time.Time{}, before.ModTime()); err != nil {
 		return n, err
 	}
 	if o.handoff != nil {
@@ -133,14 +133,14 @@ func unchangedSince(path string, f *os.File, before fs.FileInfo) error {
 	if err != nil {
 		return err
 	}
-	byName, err := os.Lstat(path)
+	byName, err := lstatPath(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return ErrSourceGone
 	}
 	if err != nil {
 		return err
 	}
-	if now.Size() != before.Size() || !now.ModTime().Equal(before.ModTime()) || !os.SameFile(now, byName) {
+	if now.Size() != before.Size() || !now.ModTime().Equal(before.ModTime()) || !sameFile(now, byName) {
 		return ErrSourceChanged
 	}
 	return nil
@@ -162,14 +162,14 @@ func setMetadata(f *os.File, src fs.FileInfo, withOwner bool) error {
 // copySymlink makes dst a symlink with the target text of the symlink src,
 // atomically (a temp link renamed over dst), never following either.
 func copySymlink(src, dst string, o writeOptions) error {
-	target, err := os.Readlink(src)
+	target, err := readlinkPath(src)
 	if errors.Is(err, fs.ErrNotExist) {
 		return ErrSourceGone
 	}
 	if err != nil {
 		return err
 	}
-	fi, err := os.Lstat(src)
+	fi, err := lstatPath(src)
 	if errors.Is(err, fs.ErrNotExist) {
 		return ErrSourceGone
 	}
@@ -177,12 +177,12 @@ func copySymlink(src, dst string, o writeOptions) error {
 		return err
 	}
 	tmpPath := tempname.Beside(dst)
-	if err := os.Symlink(target, tmpPath); err != nil {
+	if err := symlinkPath(target, tmpPath); err != nil {
 		return err
 	}
 	err = finishSymlink(tmpPath, dst, fi, o)
 	if err != nil {
-		os.Remove(tmpPath)
+		removePath(tmpPath)
 	}
 	return err
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/copyd/copyd/internal/nofollow"
 	"github.com/copyd/copyd/internal/tempname"
 	"golang.org/x/sys/unix"
 )
@@ -27,11 +28,14 @@ import (
 func copyFile(ctx context.Context, src, dst string, o writeOptions) (n int64, err error) {
 	// O_NONBLOCK: a FIFO that replaced the file since the scan would
 	// otherwise block the open until a writer comes; regular files ignore it.
-	sfd, err := unix.Open(src, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	// A symlink at any component of src is refused (nofollow): a folder
+	// swapped for one since the scan never lets copyd read outside the
+	// source.
+	sfd, err := nofollow.Open(src, unix.O_RDONLY|unix.O_NONBLOCK, 0)
 	switch {
 	case errors.Is(err, unix.ENOENT):
 		return 0, ErrSourceGone
-	case errors.Is(err, unix.ELOOP): // became a symlink since the scan
+	case errors.Is(err, unix.ELOOP): // it, or a folder above it, became a symlink since the scan
 		return 0, ErrSourceChanged
 	case err != nil:
 		return 0, &fs.PathError{Op: "open", Path: src, Err: err}
@@ -57,14 +61,14 @@ func copyFile(ctx context.Context, src, dst string, o writeOptions) (n int64, er
 	tmpPath := "" // the named temp file, if any
 	dfd := -1
 	if o.fresh && o.handoff == nil {
-		dfd, err = unix.Open(dir, unix.O_WRONLY|unix.O_TMPFILE|unix.O_CLOEXEC, perm)
+		dfd, err = nofollow.Open(dir, unix.O_WRONLY|unix.O_TMPFILE, perm)
 		if err != nil {
 			dfd = -1
 		}
 	}
 	if dfd < 0 {
 		tmpPath = tempname.Beside(dst)
-		dfd, err = openFile(tmpPath, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, perm)
+		dfd, err = nofollow.Open(tmpPath, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, perm)
 		if err != nil {
 			return 0, &fs.PathError{Op: "create", Path: tmpPath, Err: err}
 		}
@@ -155,16 +159,18 @@ func copyFile(ctx context.Context, src, dst string, o writeOptions) (n int64, er
 // root it links the descriptor itself; otherwise through /proc, which
 // needs no privilege.
 func linkUnnamed(fd int, path string) error {
-	if euid == 0 {
-		err := unix.Linkat(fd, "", unix.AT_FDCWD, path, unix.AT_EMPTY_PATH)
-		if err == nil || errors.Is(err, unix.EEXIST) {
-			return err
+	return nofollow.At("link", path, func(dirfd int, name string) error {
+		if euid == 0 {
+			err := unix.Linkat(fd, "", dirfd, name, unix.AT_EMPTY_PATH)
+			if err == nil || errors.Is(err, unix.EEXIST) {
+				return err
+			}
 		}
-	}
-	if err := unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), unix.AT_FDCWD, path, unix.AT_SYMLINK_FOLLOW); err != nil {
-		return &os.LinkError{Op: "link", Old: "(unnamed temp)", New: path, Err: err}
-	}
-	return nil
+		if err := unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), dirfd, name, unix.AT_SYMLINK_FOLLOW); err != nil {
+			return &os.LinkError{Op: "link", Old: "(unnamed temp)", New: path, Err: err}
+		}
+		return nil
+	})
 }
 
 // The process's identity, read once: a created file's owner is euid:egid.
@@ -180,11 +186,11 @@ var (
 // current size and mtime.
 func sourceUnchanged(path string, before *unix.Stat_t) error {
 	var now unix.Stat_t
-	if err := unix.Lstat(path, &now); err != nil {
-		if errors.Is(err, unix.ENOENT) {
+	if err := nofollow.Lstat(path, &now); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
 			return ErrSourceGone
 		}
-		return &fs.PathError{Op: "lstat", Path: path, Err: err}
+		return err
 	}
 	// ctime too: a write that put the mtime back (tar, cp -p) still moves it.
 	if now.Dev != before.Dev || now.Ino != before.Ino || now.Size != before.Size || now.Mtim != before.Mtim || now.Ctim != before.Ctim {

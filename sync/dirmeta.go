@@ -2,7 +2,6 @@ package sync
 
 import (
 	"io/fs"
-	"os"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -89,6 +88,30 @@ func (r *pairRun) finishDirs() {
 	}
 }
 
+// setFolderMeta sets what finishDir found different: mode, then owner
+// (chown clears set-id bits, so the mode goes again after it), then mtime.
+func (r *pairRun) setFolderMeta(h folderHandle, setMode bool, mode fs.FileMode, setOwner bool, uid, gid int, setTime bool, mtime time.Time) error {
+	if setMode {
+		if err := h.chmod(mode); err != nil {
+			return err
+		}
+	}
+	if setOwner {
+		if err := h.chown(uid, gid); err != nil {
+			return err
+		}
+		if mode&(fs.ModeSetgid|fs.ModeSetuid) != 0 {
+			if err := h.chmod(mode); err != nil {
+				return err
+			}
+		}
+	}
+	if setTime {
+		return h.chtimes(mtime)
+	}
+	return nil
+}
+
 func (r *pairRun) finishDir(d *dirMeta) error {
 	if d.holdDeletes {
 		return nil // the copy of a disk that is not mounted: left as it is
@@ -97,30 +120,32 @@ func (r *pairRun) finishDir(d *dirMeta) error {
 	mode := d.src.Mode() & (fs.ModePerm | fs.ModeSetgid | fs.ModeSticky)
 	fresh := d.dst == nil
 	touched := fresh || d.opened || d.changed.Load() // the folder's ctime moved in this run
-	if fresh || d.opened || d.dst.Mode()&(fs.ModePerm|fs.ModeSetgid|fs.ModeSticky) != mode {
-		touched = true
-		if err := os.Chmod(p, mode); err != nil {
-			return err
-		}
-	}
+	setMode := fresh || d.opened || d.dst.Mode()&(fs.ModePerm|fs.ModeSetgid|fs.ModeSticky) != mode
+	uid, gid, setOwner := -1, -1, false
 	if r.owner && (fresh || !sameOwner(d.src, d.dst)) {
-		if uid, gid, ok := owner(d.src); ok {
-			touched = true
-			if err := lchown(p, uid, gid); err != nil {
-				return err
-			}
-		}
+		uid, gid, setOwner = owner(d.src)
 	}
-	if fresh || d.changed.Load() || !d.dst.ModTime().Equal(d.src.ModTime()) {
-		touched = true
-		if err := os.Chtimes(p, time.Time{}, d.src.ModTime()); err != nil {
+	setTime := fresh || d.changed.Load() || !d.dst.ModTime().Equal(d.src.ModTime())
+	if setMode || setOwner || setTime {
+		// Through the open folder: one that became a symlink or a file
+		// since it was listed is left alone (the error says so).
+		h, err := openFolder(p)
+		if err != nil {
 			return err
 		}
+		err = r.setFolderMeta(h, setMode, mode, setOwner, uid, gid, setTime, d.src.ModTime())
+		if cerr := h.close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+		touched = true
 	}
 	if r.idx != nil && d.rel != "" && !d.holdDeletes {
 		dst := d.dst
 		if dst == nil {
-			dst, _ = os.Lstat(p)
+			dst, _ = lstatPath(p)
 		}
 		if dst != nil {
 			r.rememberDir(d.rel, d.src, dst, d.rec.record(), !touched && d.allRecorded)

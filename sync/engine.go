@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -109,7 +108,7 @@ func scanners(workers, pairs int) int {
 // run makes one full pass over the pair.
 func (r *pairRun) run(ctx context.Context, scanners int) error {
 	start := time.Now()
-	root, err := os.Lstat(r.pair.Source)
+	root, err := lstatPath(r.pair.Source)
 	if err != nil {
 		return fmt.Errorf("pair %s: source: %w", r.pair.Name, err)
 	}
@@ -161,7 +160,7 @@ func (r *pairRun) run(ctx context.Context, scanners int) error {
 // nothing). A symlink standing in for the root is followed: the user named
 // that path.
 func (r *pairRun) prepareDestRoot() (fs.FileInfo, error) {
-	fi, err := os.Stat(r.pair.Destination)
+	fi, err := lstatPath(r.pair.Destination)
 	if err == nil {
 		if !fi.IsDir() {
 			return nil, fmt.Errorf("destination %s is not a folder", r.pair.Destination)
@@ -175,7 +174,7 @@ func (r *pairRun) prepareDestRoot() (fs.FileInfo, error) {
 		r.planLine("mkdir", ".")
 		return nil, nil
 	}
-	if err := os.MkdirAll(r.pair.Destination, 0o755); err != nil {
+	if err := mkdirAllPath(r.pair.Destination, 0o755); err != nil {
 		return nil, err
 	}
 	return nil, nil

@@ -2,7 +2,6 @@ package sync
 
 import (
 	"io/fs"
-	"os"
 )
 
 // entry is one name in a folder with its lstat; err is set (and info nil)
@@ -16,7 +15,7 @@ type entry struct {
 // readDir lists a folder without sorting it (the order does not matter and
 // sorting 100,000 names costs).
 func readDir(dir string) ([]fs.DirEntry, error) {
-	f, err := os.Open(dir)
+	f, err := openDirPath(dir)
 	if err != nil {
 		return nil, err
 	}

@@ -3,11 +3,11 @@ package sync
 import (
 	"errors"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/copyd/copyd/index"
+	"github.com/copyd/copyd/internal/nofollow"
 	"golang.org/x/sys/unix"
 )
 
@@ -16,7 +16,7 @@ import (
 // the whole path per file: a no-op pass over 100,000 files is mostly these
 // calls. Entries that vanish meanwhile are left out.
 func listDir(dir string) ([]entry, error) {
-	f, err := os.Open(dir)
+	f, err := openDirPath(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +113,7 @@ func listRecorded(dir string, recs map[string]index.Record) ([]entry, error) {
 		}
 		if fd < 0 {
 			var err error
-			if fd, err = unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0); err != nil {
+			if fd, err = nofollow.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0); err != nil {
 				fd = -1
 				return nil, &fs.PathError{Op: "open", Path: dir, Err: err}
 			}
@@ -179,4 +179,22 @@ func recordStat(rec index.Record) *unix.Stat_t {
 		Uid:  rec.Src.UID,
 		Gid:  rec.Src.GID,
 	}
+}
+
+// lstatPath is lstat(2) of path without following a symlink at any
+// component (see fspath_unix.go).
+func lstatPath(path string) (fs.FileInfo, error) {
+	st := new(unix.Stat_t)
+	if err := nofollow.Lstat(path, st); err != nil {
+		return nil, err
+	}
+	return &statInfo{name: filepath.Base(path), st: st}, nil
+}
+
+// setFolderTime sets the open folder's mtime and leaves its atime.
+func setFolderTime(h folderHandle, mtime time.Time) error {
+	if err := futimens(int(h.f.Fd()), unix.NsecToTimespec(mtime.UnixNano())); err != nil {
+		return &fs.PathError{Op: "set times", Path: h.path, Err: err}
+	}
+	return nil
 }

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -181,7 +180,7 @@ func (lp *livePair) run(ctx context.Context, ready func()) {
 // waitForSource returns true once the source root is a folder, false when
 // ctx ends first. ready is called when the pair starts waiting.
 func (lp *livePair) waitForSource(ctx context.Context, ready func()) bool {
-	fi, err := os.Stat(lp.pair.Source)
+	fi, err := lstatPath(lp.pair.Source)
 	if err == nil && fi.IsDir() {
 		return true
 	}
@@ -199,7 +198,7 @@ func (lp *livePair) waitForSource(ctx context.Context, ready func()) bool {
 		case <-ctx.Done():
 			return false
 		case <-t.C:
-			if fi, err := os.Stat(lp.pair.Source); err == nil && fi.IsDir() {
+			if fi, err := lstatPath(lp.pair.Source); err == nil && fi.IsDir() {
 				lp.log.Info("source is back", "source", lp.pair.Source)
 				return true
 			}
@@ -228,7 +227,7 @@ func (lp *livePair) serve(ctx context.Context, ready func()) {
 
 	// What the source path names now: a disk unmounted from it or mounted
 	// over it changes that without an event (fsnotify drops IN_UNMOUNT).
-	root, err := os.Stat(lp.pair.Source)
+	root, err := lstatPath(lp.pair.Source)
 	if err != nil {
 		return // vanished: wait for it again
 	}
@@ -254,7 +253,7 @@ func (lp *livePair) serve(ctx context.Context, ready func()) {
 		Notify:  lp.onEvent,
 	})
 	if err != nil {
-		if _, serr := os.Stat(lp.pair.Source); serr != nil {
+		if _, serr := lstatPath(lp.pair.Source); serr != nil {
 			if o := <-openDone; o.idx != nil {
 				o.idx.Close()
 			}
@@ -450,7 +449,7 @@ func (lp *livePair) loop(ctx context.Context, w *watcher.Watcher, root fs.FileIn
 			}
 		case <-timer.C:
 		case <-rootCheck.C:
-			if fi, err := os.Stat(lp.pair.Source); err == nil && !os.SameFile(fi, root) {
+			if fi, err := lstatPath(lp.pair.Source); err == nil && !sameFile(fi, root) {
 				lp.log.Warn("source folder changed under copyd (a disk unmounted from it or mounted over it, or the folder replaced); deleting nothing and starting over with a full pass",
 					"source", lp.pair.Source)
 				lp.drain(w)
@@ -750,7 +749,7 @@ func (lp *livePair) scan(ctx context.Context, rel string, recursive, sweep bool)
 		r.busyWithin = lp.settleD
 	}
 	r.queue.stop = ctx // once stopping, queued copies wait for the next start
-	src, err := os.Lstat(r.srcPath(rel))
+	src, err := lstatPath(r.srcPath(rel))
 	switch {
 	case err != nil && rel == "":
 		return errSourceRootGone
@@ -770,7 +769,7 @@ func (lp *livePair) scan(ctx context.Context, rel string, recursive, sweep bool)
 			lp.settle.Add(missing, workTree)
 			return nil
 		}
-		dst, err = os.Lstat(r.dstPath(rel))
+		dst, err = lstatPath(r.dstPath(rel))
 		if err != nil && !errIsNotExist(err) {
 			r.fail("stat destination", rel, err)
 			return nil
@@ -833,7 +832,7 @@ func (lp *livePair) scan(ctx context.Context, rel string, recursive, sweep bool)
 func (lp *livePair) missingDestParent(rel string) string {
 	missing := ""
 	for dir := parentRel(rel); dir != ""; dir = parentRel(dir) {
-		fi, err := os.Lstat(lp.base.dstPath(dir))
+		fi, err := lstatPath(lp.base.dstPath(dir))
 		if err == nil && fi.IsDir() {
 			break
 		}
@@ -846,7 +845,7 @@ func (lp *livePair) missingDestParent(rel string) string {
 // or empty (an unmounted disk must not wipe its backup). "" when deleting
 // is fine.
 func (lp *livePair) rootBrake() string {
-	f, err := os.Open(lp.pair.Source)
+	f, err := openDirPath(lp.pair.Source)
 	if err != nil {
 		return "the source folder cannot be read (" + err.Error() + ")"
 	}
@@ -865,7 +864,7 @@ func (lp *livePair) rootBrake() string {
 func (lp *livePair) syncPath(ctx context.Context, rel string, written bool) (copied bool) {
 	r := lp.base
 	defer lp.dropStagedFor(rel) // taken by takeStaged, or of no use now
-	src, err := os.Lstat(r.srcPath(rel))
+	src, err := lstatPath(r.srcPath(rel))
 	switch {
 	case err != nil && rel == "":
 		lp.gone.Store(true)
@@ -884,7 +883,7 @@ func (lp *livePair) syncPath(ctx context.Context, rel string, written bool) (cop
 		lp.settle.Add(missing, workTree)
 		return false
 	}
-	dst, err := os.Lstat(r.dstPath(rel))
+	dst, err := lstatPath(r.dstPath(rel))
 	if err != nil && !errIsNotExist(err) {
 		r.fail("stat destination", rel, err)
 		return false
@@ -893,7 +892,7 @@ func (lp *livePair) syncPath(ctx context.Context, rel string, written bool) (cop
 		dst = nil
 	}
 	in := &dirMeta{rel: parentRel(rel)}
-	if fi, err := os.Lstat(r.dstPath(in.rel)); err == nil {
+	if fi, err := lstatPath(r.dstPath(in.rel)); err == nil {
 		in.setgid = fi.Mode()&fs.ModeSetgid != 0
 	}
 	defer lp.markDirty(in.rel)
@@ -963,7 +962,7 @@ func (lp *livePair) removeDest(ctx context.Context, r *pairRun, rel string) {
 	if !lp.pair.Delete {
 		return
 	}
-	dst, err := os.Lstat(r.dstPath(rel))
+	dst, err := lstatPath(r.dstPath(rel))
 	if err != nil {
 		return // nothing there (or its folder went first)
 	}
@@ -1143,8 +1142,8 @@ func (lp *livePair) finishDirty(ctx context.Context) {
 	slices.SortFunc(dirs, func(a, b *dirMeta) int { return b.depth() - a.depth() })
 	r := lp.base
 	for _, d := range dirs {
-		src, err1 := os.Lstat(r.srcPath(d.rel))
-		dst, err2 := os.Lstat(r.dstPath(d.rel))
+		src, err1 := lstatPath(r.srcPath(d.rel))
+		dst, err2 := lstatPath(r.dstPath(d.rel))
 		if err1 != nil || err2 != nil || !src.IsDir() || !dst.IsDir() {
 			continue
 		}
@@ -1186,14 +1185,14 @@ const maxDirFsyncs = 64
 // probeWritable checks that the destination (made if missing) takes a
 // write of some size.
 func probeWritable(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := mkdirAllPath(dir, 0o755); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(filepath.Join(dir, tempname.For("probe")), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := createExclusive(filepath.Join(dir, tempname.For("probe")))
 	if err != nil {
 		return err
 	}
-	defer os.Remove(f.Name())
+	defer removePath(f.Name())
 	_, err = f.Write(make([]byte, probeWriteBytes))
 	if err2 := f.Sync(); err == nil {
 		err = err2

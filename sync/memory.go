@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/copyd/copyd/config"
@@ -84,7 +83,7 @@ func (r *pairRun) recordCopy(rel string, id copyIdentity) {
 		return
 	}
 	if id.dst.CtimeNs == 0 {
-		fi, err := os.Lstat(r.dstPath(rel))
+		fi, err := lstatPath(r.dstPath(rel))
 		if err != nil {
 			return
 		}
@@ -198,7 +197,7 @@ func openIndex(p config.Pair, stateDir string, dryRun bool, log *slog.Logger) (*
 	if stateDir == "" {
 		return nil, nil
 	}
-	fi, err := os.Stat(p.Destination)
+	fi, err := lstatPath(p.Destination)
 	if err != nil {
 		return nil, nil // nothing to bind to yet (a dry run into a missing folder)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io/fs"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -69,8 +68,8 @@ func (lp *livePair) applyMoves(ctx context.Context, work []settled, now time.Tim
 				kept = append(kept, s)
 				continue
 			}
-			src, srcErr := os.Lstat(r.srcPath(s.rel))
-			dst, dstErr := os.Lstat(r.dstPath(s.rel))
+			src, srcErr := lstatPath(r.srcPath(s.rel))
+			dst, dstErr := lstatPath(r.dstPath(s.rel))
 			switch {
 			case errIsNotExist(srcErr) && dstErr == nil:
 				lp.held = append(lp.held, held{moveCandidate{s.rel, dst}, r.recordOf(ctx, s.rel), now.Add(moveWindow)})
@@ -235,17 +234,17 @@ func (lp *livePair) finishStaged(ctx context.Context, r *pairRun, rel, tmp strin
 			}
 		}
 	}
-	if err := os.Chmod(tmp, src.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)); err != nil {
+	if err := chmodPath(tmp, src.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)); err != nil {
 		return err
 	}
-	if err := os.Chtimes(tmp, time.Time{}, src.ModTime()); err != nil {
+	if err := chtimesPath(tmp, time.Time{}, src.ModTime()); err != nil {
 		return err
 	}
-	staged, err := os.Lstat(tmp)
+	staged, err := lstatPath(tmp)
 	if err != nil {
 		return err
 	}
-	dst, err := os.Lstat(r.dstPath(rel))
+	dst, err := lstatPath(r.dstPath(rel))
 	if err != nil {
 		dst = nil
 	}
@@ -254,7 +253,7 @@ func (lp *livePair) finishStaged(ctx context.Context, r *pairRun, rel, tmp strin
 	}
 	// The rename gave the inode a new ctime: record it as it is now, and
 	// only if the name still holds the file just moved.
-	if made, err := os.Lstat(r.dstPath(rel)); err == nil && os.SameFile(made, staged) {
+	if made, err := lstatPath(r.dstPath(rel)); err == nil && sameFile(made, staged) {
 		r.remember(rel, src, made, nil)
 	}
 	in.changed.Store(true)
@@ -292,7 +291,7 @@ func (lp *livePair) moveFolder(ctx context.Context, from held, to moveCandidate)
 	if err := lp.confirmMoved(ctx, from.rel, to.rel, &n); err != nil {
 		return err
 	}
-	if err := os.Rename(r.dstPath(from.rel), r.dstPath(to.rel)); err != nil {
+	if err := renamePath(r.dstPath(from.rel), r.dstPath(to.rel)); err != nil {
 		return err
 	}
 	if r.idx != nil {
@@ -342,8 +341,8 @@ func (lp *livePair) confirmMoved(ctx context.Context, from, to string, n *int) e
 				proven = true
 			}
 		case e.info.Mode()&fs.ModeSymlink != 0:
-			want, err1 := os.Readlink(r.srcPath(toRel))
-			have, err2 := os.Readlink(r.dstPath(fromRel))
+			want, err1 := readlinkPath(r.srcPath(toRel))
+			have, err2 := readlinkPath(r.dstPath(fromRel))
 			proven = err1 == nil && err2 == nil && want == have
 		default:
 			proven = true // special files are not copied
@@ -379,7 +378,7 @@ const maxMoveDepth = 8
 // follows sets its metadata) and returns its entries as new paths.
 func (lp *livePair) newChildren(dir moveCandidate) []moveCandidate {
 	r := lp.base
-	if err := os.Mkdir(r.dstPath(dir.rel), dir.info.Mode().Perm()|0o700); err != nil {
+	if err := mkdirPath(r.dstPath(dir.rel), dir.info.Mode().Perm()|0o700); err != nil {
 		return nil
 	}
 	entries, err := readDir(r.srcPath(dir.rel))
@@ -392,7 +391,7 @@ func (lp *livePair) newChildren(dir moveCandidate) []moveCandidate {
 		if tempname.Is(e.Name()) || lp.excl.excluded(rel, e.IsDir()) {
 			continue
 		}
-		if fi, err := os.Lstat(r.srcPath(rel)); err == nil && (fi.Mode().IsRegular() || fi.IsDir()) {
+		if fi, err := lstatPath(r.srcPath(rel)); err == nil && (fi.Mode().IsRegular() || fi.IsDir()) {
 			out = append(out, moveCandidate{rel, fi})
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"syscall"
 
@@ -212,7 +211,7 @@ func (r *pairRun) makeDir(ctx context.Context, it dirItem, meta *dirMeta) bool {
 		// and removed entries to a non-root user: give the owner rwx while
 		// copyd works in it; finishDir sets the source's mode again.
 		if !r.dryRun && it.dst.Mode().Perm()&0o700 != 0o700 {
-			if err := os.Chmod(r.dstPath(it.rel), it.dst.Mode()&(fs.ModePerm|fs.ModeSetgid|fs.ModeSticky)|0o700); err == nil {
+			if err := chmodPath(r.dstPath(it.rel), it.dst.Mode()&(fs.ModePerm|fs.ModeSetgid|fs.ModeSticky)|0o700); err == nil {
 				meta.opened = true
 			}
 		}
@@ -236,7 +235,7 @@ func (r *pairRun) makeDir(ctx context.Context, it dirItem, meta *dirMeta) bool {
 		}
 	}
 	// Owner rwx while copyd fills it; finishDirs sets the real mode.
-	if err := os.Mkdir(p, it.src.Mode().Perm()|0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+	if err := mkdirPath(p, it.src.Mode().Perm()|0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		r.failOrPause("mkdir", it.rel, err)
 		return false
 	}
@@ -247,7 +246,7 @@ func (r *pairRun) makeDir(ctx context.Context, it dirItem, meta *dirMeta) bool {
 	// A folder inherits the set-group-ID bit (and so its files their
 	// group) from its parent: one lstat per folder tells the copies
 	// whether they must set their group.
-	if fi, err := os.Lstat(p); err == nil {
+	if fi, err := lstatPath(p); err == nil {
 		meta.setgid = fi.Mode()&fs.ModeSetgid != 0
 	}
 	return true
@@ -260,7 +259,7 @@ func (r *pairRun) noteExtras(dir string, left map[string]entry, meta *dirMeta) {
 	for name, e := range left {
 		rel := relJoin(dir, name)
 		if tempname.Is(name) {
-			if !r.dryRun && r.staleTempGone(rel, os.Remove(r.dstPath(rel))) {
+			if !r.dryRun && r.staleTempGone(rel, removePath(r.dstPath(rel))) {
 				meta.changed.Store(true)
 			}
 			continue

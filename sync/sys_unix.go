@@ -3,26 +3,25 @@
 package sync
 
 import (
-	"errors"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"syscall"
 	"time"
 
+	"github.com/copyd/copyd/internal/nofollow"
 	"golang.org/x/sys/unix"
 )
 
 // openSource opens a regular file for reading without following a symlink
 // that may have replaced it since the scan.
 func openSource(path string) (*os.File, error) {
-	return os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0) // O_NONBLOCK: see copyFile
+	return nofollow.OpenFile(path, unix.O_RDONLY|unix.O_NONBLOCK, 0) // O_NONBLOCK: see copyFile
 }
 
 // createExclusive creates path for writing; it fails if anything, a symlink
 // included, already has that name.
 func createExclusive(path string) (*os.File, error) {
-	return os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+	return nofollow.OpenFile(path, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL, 0o600)
 }
 
 // owner returns fi's owner and group; ok is false where there are none.
@@ -51,39 +50,20 @@ func sameOwner(a, b fs.FileInfo) bool {
 func canChown() bool { return os.Geteuid() == 0 }
 
 // lchown sets the owner of path itself, not of a symlink's target.
-func lchown(path string, uid, gid int) error { return os.Lchown(path, uid, gid) }
+func lchown(path string, uid, gid int) error { return nofollow.Lchown(path, uid, gid) }
 
 // setLinkTime sets a symlink's own modification time.
 func setLinkTime(path string, mtime time.Time) error {
-	t := unix.NsecToTimespec(mtime.UnixNano())
-	ts := []unix.Timespec{t, t} // atime too: UTIME_OMIT is not portable
-	if err := unix.UtimesNanoAt(unix.AT_FDCWD, path, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return &fs.PathError{Op: "lutimes", Path: path, Err: err}
-	}
-	return nil
+	return nofollow.Chtimes(path, mtime, mtime) // atime too, as rsync does
 }
 
 // rename renames old to new, replacing a file or symlink at new. Unlike
 // os.Rename it does not lstat new first (a system call per file).
-//
-// A temp file beside a name close to PATH_MAX has a path longer than the
-// kernel takes whole; both names are then given relative to their folder.
-func rename(oldpath, newpath string) error {
-	err := unix.Rename(oldpath, newpath)
-	if errors.Is(err, unix.ENAMETOOLONG) && filepath.Dir(oldpath) == filepath.Dir(newpath) {
-		err = inDir(oldpath, func(dirfd int, name string) error {
-			return unix.Renameat(dirfd, name, dirfd, filepath.Base(newpath))
-		})
-	}
-	if err != nil {
-		return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: err}
-	}
-	return nil
-}
+func rename(oldpath, newpath string) error { return nofollow.Rename(oldpath, newpath) }
 
 // syncDir makes the entries of dir (creations, renames) durable.
 func syncDir(dir string) error {
-	d, err := os.Open(dir)
+	d, err := openDirPath(dir)
 	if err != nil {
 		return err
 	}
@@ -112,38 +92,27 @@ func hardLinked(fi fs.FileInfo) (fileID, bool) {
 	return fileID{}, false
 }
 
-// removeFile removes the file path; a path longer than PATH_MAX is removed
-// relative to its folder.
-func removeFile(path string) error {
-	err := unix.Unlink(path)
-	if errors.Is(err, unix.ENAMETOOLONG) {
-		err = inDir(path, func(dirfd int, name string) error { return unix.Unlinkat(dirfd, name, 0) })
+// removeFile removes the file or symlink path (not a folder).
+func removeFile(path string) error { return nofollow.RemoveFile(path) }
+
+// sameFile is os.SameFile for the stats of both the os package and
+// listDir/lstatPath (*unix.Stat_t), which os.SameFile does not know.
+func sameFile(a, b fs.FileInfo) bool {
+	x, ok1 := statID(a)
+	y, ok2 := statID(b)
+	if ok1 && ok2 {
+		return x == y
 	}
-	if err != nil {
-		return &fs.PathError{Op: "remove", Path: path, Err: err}
-	}
-	return nil
+	return os.SameFile(a, b)
 }
 
-// openFile is open(2) with a fallback for a path longer than PATH_MAX
-// whose folder's path fits: the name is opened relative to the folder.
-func openFile(path string, flags int, perm uint32) (int, error) {
-	fd, err := unix.Open(path, flags, perm)
-	if errors.Is(err, unix.ENAMETOOLONG) {
-		err = inDir(path, func(dirfd int, name string) (err error) {
-			fd, err = unix.Openat(dirfd, name, flags, perm)
-			return err
-		})
+// statID returns fi's device and inode, when fi carries a raw stat.
+func statID(fi fs.FileInfo) (fileID, bool) {
+	switch st := fi.Sys().(type) {
+	case *syscall.Stat_t:
+		return fileID{uint64(st.Dev), uint64(st.Ino)}, true
+	case *unix.Stat_t:
+		return fileID{uint64(st.Dev), uint64(st.Ino)}, true
 	}
-	return fd, err
-}
-
-// inDir runs op on path's folder, opened, and path's last element.
-func inDir(path string, op func(dirfd int, name string) error) error {
-	dirfd, err := unix.Open(filepath.Dir(path), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(dirfd)
-	return op(dirfd, filepath.Base(path))
+	return fileID{}, false
 }

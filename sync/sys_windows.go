@@ -26,3 +26,5 @@ type fileID struct{}
 func hardLinked(fs.FileInfo) (fileID, bool) { return fileID{}, false }
 
 func removeFile(path string) error { return os.Remove(path) }
+
+func sameFile(a, b fs.FileInfo) bool { return os.SameFile(a, b) }
