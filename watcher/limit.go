@@ -1,24 +1,27 @@
 package watcher
 
-import "fmt"
+import (
+	"fmt"
+	"log/slog"
+)
 
 // logLimit logs the one error that explains a refused watch and how to fix
 // it: the setting, its current value, how many folders need a watch and the
 // command that raises it.
-func (w *Watcher) logLimit() {
-	need := len(w.watched) + w.missing
+func logLimit(log *slog.Logger, watched, missing int) {
+	need := watched + missing
 	setting, cur, ok := watchLimit()
 	if !ok {
-		w.log.Error("watch limit reached; unwatched folders are found by periodic rescans",
-			"folders", need, "watched", len(w.watched))
+		log.Error("watch limit reached; unwatched folders are found by periodic rescans",
+			"folders", need, "watched", watched)
 		return
 	}
 	n := max(2*cur, 2*need)
-	w.log.Error("inotify watch limit reached; unwatched folders are found by periodic rescans",
+	log.Error("inotify watch limit reached; unwatched folders are found by periodic rescans",
 		"setting", setting,
 		"current", cur,
 		"folders", need,
-		"watched", len(w.watched),
+		"watched", watched,
 		"fix", limitFix(setting, n))
 }
 

@@ -9,12 +9,7 @@ import (
 func TestLogLimit(t *testing.T) {
 	t.Parallel()
 	var buf logBuf
-	w := &Watcher{
-		log:     buf.logger(),
-		watched: map[string]bool{"": true, "a": true},
-		missing: 5,
-	}
-	w.logLimit()
+	logLimit(buf.logger(), 2, 5)
 	out := buf.String()
 	want := []string{"level=ERROR", "folders=7", "watched=2"}
 	if setting, cur, ok := watchLimit(); ok {

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-
-	"github.com/fsnotify/fsnotify"
 )
 
 // TestKernelOverflow overflows a real inotify queue: it lowers
@@ -62,8 +60,8 @@ func TestKernelOverflow(t *testing.T) {
 	}
 	unblock()
 	waitEvent(t, rec, Event{Kind: Rescan})
-	if out := logs.String(); !strings.Contains(out, fsnotify.ErrEventOverflow.Error()) {
-		t.Errorf("log %q, want it to contain %q", out, fsnotify.ErrEventOverflow.Error())
+	if out := logs.String(); !strings.Contains(out, "overflow") {
+		t.Errorf("log %q, want it to contain %q", out, "overflow")
 	}
 	// The queue refilled while Notify was held, so more overflows (and
 	// Rescans) may still be queued, and a file made now may be lost in one

@@ -1,10 +1,6 @@
 package watcher
 
-import (
-	"path/filepath"
-
-	"github.com/fsnotify/fsnotify"
-)
+import "path/filepath"
 
 // overflowEnv names the environment variable of the overflow test hook (see
 // the package doc). End-to-end tests use it because they cannot shrink the
@@ -18,19 +14,20 @@ type overflowHook struct {
 	dropping string // path of the file that opened the window, while open
 }
 
-// filter reports whether ev is lost, and whether it closes the window, after
-// which the loss must be handled as fsnotify.ErrEventOverflow.
-func (h *overflowHook) filter(ev fsnotify.Event) (drop, overflow bool) {
+// filter reports whether the event of path (created or removed, or
+// neither) is lost, and whether it closes the window, after which the loss
+// must be handled as a kernel queue overflow.
+func (h *overflowHook) filter(path string, created, removed bool) (drop, overflow bool) {
 	switch {
 	case h.name == "":
 		return false, false
 	case h.dropping == "":
-		if ev.Has(fsnotify.Create) && filepath.Base(ev.Name) == h.name {
-			h.dropping = ev.Name
+		if created && filepath.Base(path) == h.name {
+			h.dropping = path
 			return true, false
 		}
 		return false, false
-	case ev.Has(fsnotify.Remove) && ev.Name == h.dropping:
+	case removed && path == h.dropping:
 		h.dropping = ""
 		return true, true
 	}

@@ -6,23 +6,17 @@ import (
 	"errors"
 	"io/fs"
 
-	"github.com/copyd/copyd/internal/nofollow"
 	"golang.org/x/sys/unix"
 )
 
-// subfolders returns the names of the folders in dir (not symlinks to
-// folders), unsorted. It reads the entries' types from getdents, so a
+// subfoldersFD returns the names of the folders in the folder open as fd
+// (named dir in errors; not symlinks to folders), unsorted, reading with
+// buf. It reads the entries' types from getdents, so a
 // folder of files costs no stat and no allocation per file: the watcher
 // walks every source folder at each start, before the scan lists them
 // again.
-func subfolders(dir string) ([]string, error) {
-	fd, err := nofollow.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
-	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: dir, Err: err}
-	}
-	defer unix.Close(fd)
+func subfoldersFD(fd int, dir string, buf []byte) ([]string, error) {
 	var out []string
-	buf := make([]byte, 32<<10)
 	for {
 		n, err := unix.Getdents(fd, buf)
 		if errors.Is(err, unix.EINTR) {

@@ -1,3 +1,5 @@
+//go:build !linux
+
 package watcher
 
 import (
@@ -53,7 +55,7 @@ func (w *Watcher) addTree(ctx context.Context, rel string, self, again bool) {
 	}
 	if full && !w.degraded {
 		w.degraded = true
-		w.logLimit()
+		logLimit(w.log, len(w.watched), w.missing)
 		w.send(ctx, Event{Kind: Degraded})
 	}
 }
