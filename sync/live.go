@@ -78,6 +78,7 @@ type livePair struct {
 	workers  int
 	settleD  time.Duration
 	maxDelay time.Duration
+	holdOpen bool // the watcher reports closes: a file being written waits for its writer
 	rescan   time.Duration
 	stateDir string
 	log      *slog.Logger
@@ -214,6 +215,11 @@ func (lp *livePair) serve(ctx context.Context, ready func()) {
 	lp.degraded.Store(false)
 	lp.paused.Store(nil)
 	lp.settle = newSettleQueue(lp.settleD, lp.maxDelay)
+	lp.holdOpen = watcher.ReportsClose()
+	if lp.holdOpen {
+		src := lp.pair.Source
+		lp.settle.probe = func(rel string) bool { return writerHolds(filepath.Join(src, filepath.FromSlash(rel))) }
+	}
 	lp.queue = lp.pool.NewQueue(scansQueueFactor * lp.workers)
 	lp.inflight = make(map[settled]bool)
 	lp.again = make(map[settled]bool)
@@ -383,9 +389,15 @@ func (lp *livePair) onEvent(ev watcher.Event) {
 			lp.poke()
 			return
 		}
-		lp.settle.Add(ev.Rel, workPath)
+		lp.settle.WriterClosed(ev.Rel) // a name that went is written by nobody
 	case watcher.Written:
-		lp.settle.AddWritten(ev.Rel)
+		if lp.holdOpen {
+			lp.settle.WriterOpen(ev.Rel)
+		} else {
+			lp.settle.AddWritten(ev.Rel)
+		}
+	case watcher.Closed:
+		lp.settle.WriterClosed(ev.Rel)
 	case watcher.Changed, watcher.Attrib:
 		lp.settle.Add(ev.Rel, workPath)
 	case watcher.DirAdded:
@@ -759,6 +771,7 @@ func (lp *livePair) scan(ctx context.Context, rel string, recursive, sweep bool)
 	}
 	var dst fs.FileInfo
 	var parent *dirMeta
+	var rec *index.Record
 	if rel == "" {
 		if dst, err = r.prepareDestRoot(); err != nil {
 			r.failOrPause("create destination", "", err)
@@ -778,6 +791,13 @@ func (lp *livePair) scan(ctx context.Context, rel string, recursive, sweep bool)
 			dst = nil
 		}
 		parent = &dirMeta{rel: parentRel(rel)}
+		// The parent's source and the folder's record let the scan tell an
+		// unmounted disk's empty mount point from a folder emptied by hand
+		// (mountGone), as a full pass does.
+		if psrc, err := lstatPath(r.srcPath(parent.rel)); err == nil {
+			parent.src = compactFolder(psrc)
+		}
+		rec = r.recordOf(ctx, rel)
 	}
 	visit := r.scanDir
 	if !recursive {
@@ -791,7 +811,7 @@ func (lp *livePair) scan(ctx context.Context, rel string, recursive, sweep bool)
 			})
 		}
 	}
-	walk(ctx, scanners(lp.workers, 1), dirItem{rel: rel, src: src, dst: dst, parent: parent}, visit)
+	walk(ctx, scanners(lp.workers, 1), dirItem{rel: rel, src: src, dst: dst, parent: parent, rec: rec}, visit)
 	r.queue.Wait()
 	if lp.commit != nil {
 		lp.commit.wait(ctx)

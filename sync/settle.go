@@ -41,10 +41,20 @@ type pendingPath struct {
 	rel         string
 	kind        workKind
 	written     bool
+	open        bool // a writer wrote it and has not closed it (WriterOpen)
 	first, last time.Time
 	byFirst     *list.Element
 	byLast      *list.Element
 }
+
+// writer is what an event says of a file's writer.
+type writer uint8
+
+const (
+	writerUnknown writer = iota // nothing
+	writerOpen                  // it wrote and has not closed the file yet
+	writerDone                  // it closed the file, or the name went away
+)
 
 // maxDueSlack bounds how early Due hands out an entry that falls due just
 // after another.
@@ -57,7 +67,10 @@ const rollupLimit = 256
 
 // settleQueue holds the pending work of one pair, keyed by path, until it
 // settles: a path is due settle after its last event, and at the latest
-// maxDelay after its first. Memory grows with distinct pending paths, not
+// maxDelay after its first. A file written by a writer that has not
+// closed it (WriterOpen) and that probe says is still open for writing
+// is due when the writer closes it (and settle has passed), or at
+// maxDelay: then its copy is a snapshot, and the close brings it again. Memory grows with distinct pending paths, not
 // with events. Add never blocks on the consumer, so the watcher that feeds
 // it never stalls; it is safe for concurrent use.
 type settleQueue struct {
@@ -70,6 +83,11 @@ type settleQueue struct {
 	byLast  list.List                          // by last event, oldest in front
 	perDir  map[string]map[string]*pendingPath // pending workPath entries per parent folder
 	full    bool                               // a rescan of the whole tree was asked for
+
+	// probe reports whether some process has the file rel open for
+	// writing; nil holds nothing. Due calls it, with mu held, for written
+	// files whose writer has not closed them yet once they settle.
+	probe func(rel string) bool
 }
 
 func newSettleQueue(settle, maxDelay time.Duration) *settleQueue {
@@ -105,7 +123,23 @@ func (q *settleQueue) AddWritten(rel string) {
 	q.addAt(rel, workPath, true, time.Now())
 }
 
+// WriterOpen records that a writer wrote to the file rel and has not
+// closed it yet: rel waits for WriterClosed (or maxDelay).
+func (q *settleQueue) WriterOpen(rel string) {
+	q.addWriter(rel, workPath, true, writerOpen, time.Now())
+}
+
+// WriterClosed records that a writer closed the file rel (or that the
+// name went away, which ends any wait for its writer).
+func (q *settleQueue) WriterClosed(rel string) {
+	q.addWriter(rel, workPath, false, writerDone, time.Now())
+}
+
 func (q *settleQueue) addAt(rel string, kind workKind, written bool, now time.Time) {
+	q.addWriter(rel, kind, written, writerUnknown, now)
+}
+
+func (q *settleQueue) addWriter(rel string, kind workKind, written bool, wr writer, now time.Time) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.full {
@@ -120,6 +154,9 @@ func (q *settleQueue) addAt(rel string, kind workKind, written bool, now time.Ti
 			q.setKind(it, kind)
 		}
 		it.written = it.written || written
+		if wr != writerUnknown {
+			it.open = wr == writerOpen
+		}
 		q.touch(it, now)
 		return
 	}
@@ -131,7 +168,7 @@ func (q *settleQueue) addAt(rel string, kind workKind, written bool, now time.Ti
 		q.rollUp(dir, now)
 		return
 	}
-	q.insert(&pendingPath{rel: rel, kind: kind, written: written, first: now, last: now})
+	q.insert(&pendingPath{rel: rel, kind: kind, written: written, open: wr == writerOpen, first: now, last: now})
 	q.signal()
 }
 
@@ -178,6 +215,13 @@ func (q *settleQueue) Due(now time.Time) (work []settled, full bool, next time.T
 		var it *pendingPath
 		if e := q.byLast.Front(); e != nil && !now.Before(e.Value.(*pendingPath).last.Add(q.settle)) {
 			it = e.Value.(*pendingPath)
+			if it.open && it.kind == workPath && q.probe != nil && now.Before(it.first.Add(q.maxDelay)) {
+				if q.probe(it.rel) {
+					q.touch(it, now) // still being written: ask again in a settle
+					continue
+				}
+				it.open = false // nobody writes it any more (closed unseen, truncate(2), replaced)
+			}
 		} else if e := q.byFirst.Front(); e != nil && !now.Before(e.Value.(*pendingPath).first.Add(q.maxDelay)) {
 			it = e.Value.(*pendingPath)
 		}

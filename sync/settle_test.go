@@ -16,6 +16,7 @@ func TestSettleQueue(t *testing.T) {
 		ms   int
 		rel  string
 		kind workKind
+		wr   writer // writerOpen: a write by a writer that keeps the file open
 	}
 	type due struct {
 		ms   int
@@ -25,16 +26,17 @@ func TestSettleQueue(t *testing.T) {
 		name   string
 		events []event
 		checks []due
+		probe  func(string) bool // nil: a writer holds every file it wrote until it closes it
 	}{
 		{
 			name:   "a path is due settle after its event",
-			events: []event{{0, "f", workPath}},
+			events: []event{{0, "f", workPath, 0}},
 			// Due hands out what falls due within maxDueSlack (10 ms here).
 			checks: []due{{239, nil}, {240, []settled{{rel: "f", kind: workPath}}}, {1000, nil}},
 		},
 		{
 			name:   "each event restarts the settle time",
-			events: []event{{0, "f", workPath}, {200, "f", workPath}, {400, "f", workPath}},
+			events: []event{{0, "f", workPath, 0}, {200, "f", workPath, 0}, {400, "f", workPath, 0}},
 			checks: []due{{500, nil}, {650, []settled{{rel: "f", kind: workPath}}}},
 		},
 		{
@@ -42,7 +44,7 @@ func TestSettleQueue(t *testing.T) {
 			events: func() []event {
 				var ev []event
 				for ms := 0; ms <= 3000; ms += 100 {
-					ev = append(ev, event{ms, "growing", workPath})
+					ev = append(ev, event{ms, "growing", workPath, 0})
 				}
 				return ev
 			}(),
@@ -50,42 +52,63 @@ func TestSettleQueue(t *testing.T) {
 		},
 		{
 			name:   "paths are handed out oldest first",
-			events: []event{{0, "a", workPath}, {10, "b", workPath}, {20, "c", workPath}},
+			events: []event{{0, "a", workPath, 0}, {10, "b", workPath, 0}, {20, "c", workPath, 0}},
 			checks: []due{{300, []settled{{rel: "a", kind: workPath}, {rel: "b", kind: workPath}, {rel: "c", kind: workPath}}}},
 		},
 		{
 			name:   "a tree scan absorbs the paths below it and keeps settling",
-			events: []event{{0, "d", workTree}, {100, "d/f", workPath}, {200, "d/e/g", workPath}, {300, "d/e", workTree}},
+			events: []event{{0, "d", workTree, 0}, {100, "d/f", workPath, 0}, {200, "d/e/g", workPath, 0}, {300, "d/e", workTree, 0}},
 			checks: []due{{500, nil}, {550, []settled{{rel: "d", kind: workTree}}}},
 		},
 		{
 			name:   "a tree scan drops pending paths below it",
-			events: []event{{0, "d/f", workPath}, {0, "d/e/g", workPath}, {0, "x", workPath}, {10, "d", workTree}},
+			events: []event{{0, "d/f", workPath, 0}, {0, "d/e/g", workPath, 0}, {0, "x", workPath, 0}, {10, "d", workTree, 0}},
 			checks: []due{{245, []settled{{rel: "x", kind: workPath}}}, {260, []settled{{rel: "d", kind: workTree}}}},
 		},
 		{
 			name:   "the halves of a rename settle together",
-			events: []event{{0, "old", workPath}, {3, "new", workPath}},
+			events: []event{{0, "old", workPath, 0}, {3, "new", workPath, 0}},
 			checks: []due{{250, []settled{{rel: "old", kind: workPath}, {rel: "new", kind: workPath}}}}, // the loop wakes when "old" is due
 		},
 		{
 			name:   "a path that turns out to be a folder becomes a tree scan",
-			events: []event{{0, "d", workPath}, {10, "d", workTree}},
+			events: []event{{0, "d", workPath, 0}, {10, "d", workTree, 0}},
 			checks: []due{{260, []settled{{rel: "d", kind: workTree}}}},
 		},
 		{
 			name:   "a folder scan does not absorb a new subtree",
-			events: []event{{0, "d", workFolder}, {10, "d/sub", workTree}},
+			events: []event{{0, "d", workFolder, 0}, {10, "d/sub", workTree, 0}},
 			checks: []due{{260, []settled{{rel: "d", kind: workFolder}, {rel: "d/sub", kind: workTree}}}},
+		},
+		{
+			name:   "a file its writer holds open waits for the close",
+			events: []event{{0, "f", workPath, writerOpen}, {800, "f", workPath, writerOpen}, {1500, "f", workPath, writerDone}},
+			checks: []due{{300, nil}, {1100, nil}, {1739, nil}, {1740, []settled{{rel: "f", kind: workPath}}}},
+		},
+		{
+			name:   "a writer that never closes gets a snapshot at max_delay",
+			events: []event{{0, "log", workPath, writerOpen}, {1900, "log", workPath, writerOpen}},
+			checks: []due{{1989, nil}, {1990, []settled{{rel: "log", kind: workPath}}}},
+		},
+		{
+			name:   "a name that goes ends the wait, and others settle meanwhile",
+			events: []event{{0, "f", workPath, writerOpen}, {10, "g", workPath, 0}, {100, "f", workPath, writerDone}},
+			checks: []due{{250, []settled{{rel: "g", kind: workPath}}}, {340, []settled{{rel: "f", kind: workPath}}}},
+		},
+		{
+			name:   "a written file nobody holds open settles as usual",
+			events: []event{{0, "f", workPath, writerOpen}},
+			checks: []due{{239, nil}, {240, []settled{{rel: "f", kind: workPath}}}},
+			probe:  func(string) bool { return false },
 		},
 		{
 			name: "many paths in one folder roll up into a folder scan",
 			events: func() []event {
 				var ev []event
 				for i := range rollupLimit + 1 {
-					ev = append(ev, event{i, fmt.Sprintf("big/f%04d", i), workPath})
+					ev = append(ev, event{i, fmt.Sprintf("big/f%04d", i), workPath, 0})
 				}
-				return append(ev, event{rollupLimit + 1, "big/sub/f", workPath}, event{rollupLimit + 2, "big/one-more", workPath})
+				return append(ev, event{rollupLimit + 1, "big/sub/f", workPath, 0}, event{rollupLimit + 2, "big/one-more", workPath, 0})
 			}(),
 			checks: []due{{rollupLimit + 300, []settled{{rel: "big/sub/f", kind: workPath}, {rel: "big", kind: workFolder}}}},
 		},
@@ -94,10 +117,15 @@ func TestSettleQueue(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			q := newSettleQueue(settle, maxDelay)
+			q.probe = tt.probe
+			if q.probe == nil {
+				q.probe = func(string) bool { return true }
+			}
 			evs := tt.events
 			for _, c := range tt.checks {
 				for len(evs) > 0 && evs[0].ms <= c.ms {
-					q.addAt(evs[0].rel, evs[0].kind, false, at(evs[0].ms))
+					e := evs[0]
+					q.addWriter(e.rel, e.kind, e.wr == writerOpen, e.wr, at(e.ms))
 					evs = evs[1:]
 				}
 				got, _, _ := q.Due(at(c.ms))

@@ -1,0 +1,176 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestRunRenamesKeepWatching renames folders of a watched source in the
+// ways that left copyd's watches describing another tree (issue 11): a
+// rename over an empty folder (mv -T), an exchange of two folders and of
+// a folder with a file (renameat2 RENAME_EXCHANGE, what atomic deploys
+// do), and a rename of a watched parent right after one inside it. Files
+// written afterwards in the moved folders must arrive at once: the
+// periodic rescan is an hour away.
+func TestRunRenamesKeepWatching(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		tree   map[string]string
+		act    func(t *testing.T, src string)
+		writes []string
+	}{
+		{
+			name: "mv -T over an empty folder",
+			tree: map[string]string{"A/sub/f": "a", "B/keep": "b"},
+			act: func(t *testing.T, src string) {
+				remove(t, filepath.Join(src, "B", "keep"))
+				runProgram(t, "mv", "-T", filepath.Join(src, "A"), filepath.Join(src, "B"))
+			},
+			writes: []string{"B/new", "B/sub/new"},
+		},
+		{
+			name: "exchange two folders",
+			tree: map[string]string{"A/sub/f": "a", "B/other/f": "b"},
+			act: func(t *testing.T, src string) {
+				exchangeT(t, filepath.Join(src, "A"), filepath.Join(src, "B"))
+			},
+			writes: []string{"A/new", "A/other/new", "B/new", "B/sub/new"},
+		},
+		{
+			name: "exchange a folder and a file",
+			tree: map[string]string{"A/sub/f": "a", "F": "file"},
+			act: func(t *testing.T, src string) {
+				exchangeT(t, filepath.Join(src, "A"), filepath.Join(src, "F"))
+			},
+			writes: []string{"F/new", "F/sub/new"},
+		},
+		{
+			name: "rename inside a folder, then the folder",
+			tree: map[string]string{"P/A/sub/f": "a"},
+			act: func(t *testing.T, src string) {
+				rename(t, filepath.Join(src, "P", "A"), filepath.Join(src, "P", "B"))
+				rename(t, filepath.Join(src, "P"), filepath.Join(src, "Q"))
+			},
+			writes: []string{"Q/new", "Q/B/new", "Q/B/sub/new"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, src, dst := dirs(t, tt.tree)
+			d := runPaths(t, src, dst, "--delete")
+			d.converge(src, dst)
+			tt.act(t, src)
+			d.converge(src, dst)
+			for i, rel := range tt.writes {
+				write(t, filepath.Join(src, filepath.FromSlash(rel)), fmt.Sprintf("written after the rename %d", i))
+			}
+			d.finish(src, dst)
+		})
+	}
+}
+
+// TestRunWaitsForTheWriter has a writer pause with the file open halfway
+// through it, for longer than settle: the destination must never hold
+// the half under the file's name. It used to (settle elapsed, copyd
+// copied what was there).
+func TestRunWaitsForTheWriter(t *testing.T) {
+	t.Parallel()
+	_, src, dst := dirs(t, map[string]string{"other": "x"})
+	d := runPaths(t, src, dst)
+	d.converge(src, dst)
+
+	half := bytes.Repeat([]byte("0123456789abcdef"), 64<<10) // 1 MiB
+	want := append(bytes.Clone(half), bytes.Repeat([]byte("fedcba9876543210"), 64<<10)...)
+	stop := make(chan struct{})
+	var seen []string // what the monitor saw that was not the whole file
+	var mon sync.WaitGroup
+	mon.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if got, err := os.ReadFile(filepath.Join(dst, "video.mp4")); err == nil && !bytes.Equal(got, want) {
+				seen = append(seen, fmt.Sprintf("%d bytes", len(got)))
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	})
+	f, err := os.Create(filepath.Join(src, "video.mp4"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(half); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(800 * time.Millisecond) // the writer's pause, what the test is about (settle is 50 ms)
+	if _, err := f.Write(want[len(half):]); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d.converge(src, dst)
+	close(stop)
+	mon.Wait()
+	if len(seen) > 0 {
+		t.Errorf("the destination held an incomplete video.mp4 under its name: %v", seen[0])
+	}
+	d.finish(src, dst)
+}
+
+// TestRunMmapWrite changes a file through a shared mapping, as LMDB and
+// SQLite's -shm do: no write event, only the close. The change must
+// arrive without a rescan.
+func TestRunMmapWrite(t *testing.T) {
+	t.Parallel()
+	_, src, dst := dirs(t, map[string]string{"db": string(bytes.Repeat([]byte{'a'}, 8192))})
+	d := runPaths(t, src, dst)
+	d.converge(src, dst)
+	f, err := os.OpenFile(filepath.Join(src, "db"), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := unix.Mmap(int(f.Fd()), 0, 8192, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(m[4096:], "written through the mapping")
+	if err := unix.Msync(m, unix.MS_SYNC); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Munmap(m); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d.finish(src, dst)
+}
+
+func exchangeT(t *testing.T, a, b string) {
+	t.Helper()
+	if err := exchange(a, b); err != nil {
+		t.Fatalf("exchange %s and %s: %v", a, b, err)
+	}
+}
+
+func runProgram(t *testing.T, name string, args ...string) {
+	t.Helper()
+	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+	}
+}
