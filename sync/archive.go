@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"path/filepath"
 	"sort"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -114,23 +115,25 @@ func moveTo(ctx context.Context, from, to string) error {
 // deleteExtras removes (or archives) what the destination has and the
 // source does not, unless a brake is on: nothing is deleted while the
 // source root is empty and the destination is not, or after a source folder
-// could not be read (its entries would look deleted).
-func (r *pairRun) deleteExtras(ctx context.Context) {
+// could not be read (its entries would look deleted). It returns how many
+// entries it removed.
+func (r *pairRun) deleteExtras(ctx context.Context) int64 {
 	if !r.pair.Delete || len(r.extras) == 0 {
-		return
+		return 0
 	}
 	switch {
 	case r.brake != "":
 		r.log.Error("deleting nothing: "+r.brake+"; is the source disk mounted? copyd deletes again once the source has files",
 			"entries", len(r.extras))
-		return
+		return 0
 	case r.readFailed:
 		r.log.Error("deleting nothing: a source folder could not be read, so its files would look deleted; fix the error above",
 			"entries", len(r.extras))
-		return
+		return 0
 	case r.isPaused():
-		return
+		return 0
 	}
+	var deleted atomic.Int64
 	sort.Slice(r.extras, func(i, j int) bool { return r.extras[i].rel < r.extras[j].rel })
 	for _, x := range r.extras {
 		if r.dryRun {
@@ -140,17 +143,20 @@ func (r *pairRun) deleteExtras(ctx context.Context) {
 			}
 			r.planLine(action, x.rel)
 			r.progress.Deleted.Add(1)
+			deleted.Add(1)
 			continue
 		}
 		r.submit(ctx, func(ctx context.Context) {
 			if r.retry(ctx, "delete", x.rel, func() error { return r.removeExtra(ctx, x.rel, x.isDir) }) {
 				x.in.changed.Store(true)
 				r.progress.Deleted.Add(1)
+				deleted.Add(1)
 				r.log.Debug("deleted", "path", x.rel)
 			}
 		})
 	}
 	r.queue.Wait()
+	return deleted.Load()
 }
 
 // removeExtra takes the extra destination entry rel out of the way like

@@ -24,8 +24,10 @@
 // changed while it was copied is discarded and copied again; symlinks are
 // recreated, never followed, on either side; nothing is deleted while a
 // source root is empty and its destination is not, or after a source folder
-// could not be read. Per-file failures are [*FileError] values: logged once,
-// counted, and never stop the other files.
+// could not be read. A destination that fills up pauses its pair; with
+// delete, the deletions no brake holds then go first (room.go). Per-file
+// failures are [*FileError] values: logged once, counted, and never stop
+// the other files.
 //
 // Goroutines: [Sync] owns all it starts and returns only after they ended.
 // A [Pool] owns its workers; [Pool.Close] waits for them.

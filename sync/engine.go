@@ -37,6 +37,11 @@ type Options struct {
 // between pairs; then extra destination entries are deleted (delete: true)
 // and folder metadata is set. It returns when all work has ended.
 //
+// A destination that fills up pauses its pair. With delete: true the pair
+// then deletes what its source no longer has first (rsync's
+// --delete-before, brakes and all) and, if that removed anything, makes
+// another pass for the copies that did not fit.
+//
 // Per-file failures do not stop the run: they are logged, counted in
 // Summary.Failed and listed in Summary.Failures. The error is non-nil only
 // when ctx ended or a pair could not start (its source is gone, or it is not
@@ -79,13 +84,13 @@ func Sync(ctx context.Context, pairs []config.Pair, o Options) (Summary, error) 
 			sweepTemps: !o.DryRun,
 		}
 		wg.Go(func() {
-			err := r.run(ctx, scanners(o.Workers, len(pairs)))
+			last, err := runRounds(ctx, r, scanners(o.Workers, len(pairs)))
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
 				errs = append(errs, err)
 			}
-			failures = append(failures, r.failures...)
+			failures = append(failures, last.failures...)
 		})
 	}
 	wg.Wait()
@@ -118,6 +123,9 @@ func (r *pairRun) run(ctx context.Context, scanners int) error {
 	dst, err := r.prepareDestRoot()
 	if err != nil {
 		r.pause("create destination", "", err)
+		if r.roomMayHelp() {
+			r.roomMade(ctx, scanners) // nothing to delete: it logs why the pair stops
+		}
 		return nil
 	}
 	if r.idx, err = openIndex(r.pair, r.stateDir, r.dryRun, r.log); err != nil {
@@ -143,9 +151,15 @@ func (r *pairRun) run(ctx context.Context, scanners int) error {
 	}
 	r.sweepKept(ctx)
 	r.deleteExtras(ctx)
+	if r.roomMayHelp() && ctx.Err() == nil {
+		if r.roomDone = r.roomMade(ctx, scanners); r.roomDone {
+			return nil // runRounds makes another pass
+		}
+	}
 	if !r.dryRun && !r.isPaused() && ctx.Err() == nil {
 		r.finishDirs()
 	}
+	r.progress.UpToDate.Add(-min(r.recopied, r.progress.UpToDate.Load()))
 	r.log.Info("pair done",
 		"files", r.progress.FilesDone.Load(),
 		"bytes", r.progress.BytesDone.Load(),

@@ -97,6 +97,8 @@ type livePair struct {
 	wakeLoop chan struct{} // cap 1: a job finished, the pair paused or its source vanished
 	watches  atomic.Int64
 
+	roomDeleted atomic.Int64 // what the pause's room pass deleted (see startRoom)
+
 	// Set by serve before any job runs, read by jobs.
 	settle *settleQueue
 	queue  *Queue
@@ -427,6 +429,7 @@ func (lp *livePair) loop(ctx context.Context, w *watcher.Watcher, root fs.FileIn
 	var probe *time.Timer
 	probeEvery := firstProbe
 	var resumed time.Time // when the pair last resumed after a pause
+	roomTried := false    // this pause had its room pass
 	defer func() {
 		if probe != nil {
 			probe.Stop()
@@ -481,7 +484,7 @@ func (lp *livePair) loop(ctx context.Context, w *watcher.Watcher, root fs.FileIn
 				lp.log.Debug("destination still refuses writes", "err", err, "next", probeEvery)
 			} else {
 				lp.paused.Store(nil)
-				resumed = time.Now()
+				resumed, roomTried = time.Now(), false
 				lp.log.Info("destination takes writes again; resuming with a full rescan")
 				lp.settle.RescanAll()
 			}
@@ -492,9 +495,24 @@ func (lp *livePair) loop(ctx context.Context, w *watcher.Watcher, root fs.FileIn
 			lp.drain(w)
 			return
 		}
-		if lp.isPaused() {
-			lp.setState(StatePaused)
-			if probe == nil && lp.running == 0 {
+		if lp.isPaused() && probe == nil && lp.running == 0 {
+			// A full destination that deletions may cure gets a room pass
+			// (room.go) once the work in flight has stopped; otherwise,
+			// or once that deleted nothing, it is probed until it takes
+			// writes.
+			switch {
+			case !roomTried && lp.base.roomMayHelp():
+				roomTried = true
+				lp.startRoom(ctx)
+			case roomTried && lp.roomDeleted.Load() > 0:
+				lp.paused.Store(nil)
+				resumed, roomTried = time.Now(), false
+				lp.log.Info("room made; resuming with a full rescan", "deleted", lp.roomDeleted.Load())
+				lp.settle.RescanAll()
+			default:
+				if roomTried {
+					lp.base.logRefused("err", *lp.paused.Load())
+				}
 				// Paused again soon after resuming (room for the probe
 				// but not for the files): keep backing off.
 				if time.Since(resumed) > maxProbe {
@@ -504,6 +522,9 @@ func (lp *livePair) loop(ctx context.Context, w *watcher.Watcher, root fs.FileIn
 				}
 				probe = time.NewTimer(probeEvery)
 			}
+		}
+		if lp.isPaused() {
+			lp.setState(StatePaused)
 			continue
 		}
 		if !degraded && lp.degraded.Load() {

@@ -326,12 +326,25 @@ func TestDaemonReload(t *testing.T) {
 }
 
 // TestDaemonPausesOnFullDestination fills a small tmpfs: the pair pauses,
-// loses nothing, and resumes by itself once space is freed.
+// loses nothing, and resumes by itself once space is freed. With delete
+// the same happens once deleting what the source lacks made no room
+// (there is nothing to delete: the ballast is outside the destination).
 func TestDaemonPausesOnFullDestination(t *testing.T) {
 	t.Parallel()
 	if os.Geteuid() != 0 {
 		t.Skip("mounting a small tmpfs needs root; run the tests as root (CI does)")
 	}
+	for _, del := range []bool{false, true} {
+		t.Run(fmt.Sprintf("delete=%v", del), func(t *testing.T) {
+			t.Parallel()
+			testPausesOnFullDestination(t, del)
+		})
+	}
+}
+
+// testPausesOnFullDestination is TestDaemonPausesOnFullDestination for a
+// pair with delete set to del.
+func testPausesOnFullDestination(t *testing.T, del bool) {
 	base := t.TempDir()
 	src, mnt := filepath.Join(base, "src"), filepath.Join(base, "mnt")
 	mkdirAll(t, src)
@@ -345,7 +358,7 @@ func TestDaemonPausesOnFullDestination(t *testing.T) {
 	if err := os.WriteFile(ballast, make([]byte, 900<<10), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, logs := startDaemon(t, liveConfig(config.Pair{Source: src, Destination: dst}))
+	_, logs := startDaemon(t, liveConfig(config.Pair{Source: src, Destination: dst, Delete: del}))
 	writeFile(t, filepath.Join(src, "big"), strings.Repeat("x", 300<<10), 0o644, baseTime)
 	treetest.WaitFor(t, 10*time.Second, func() error {
 		if !strings.Contains(logs.String(), "pair paused") {

@@ -51,6 +51,8 @@ type pairRun struct {
 	trustDest bool
 	paused    *atomic.Pointer[error] // set when the destination refuses writes; shared by a pair's passes
 	live      *livePair              // the daemon's pair this pass serves; nil for a one-shot run
+	roomDone  bool                   // a one-shot pass made room in its full destination: another pass copies the rest
+	recopied  int64                  // files the passes before this one copied, which it finds up to date (see again)
 }
 
 // extra is a destination entry whose source counterpart is gone.
@@ -84,18 +86,31 @@ func (r *pairRun) fail(op, rel string, err error) {
 // read-only): every later write would fail the same way. The reason is
 // logged once; each refused path is counted and listed.
 // The daemon resumes the pair by itself once the destination takes writes.
+// A full destination of a pair that mirrors deletions first gets a room
+// pass (room.go), which decides whether the pair stops.
 func (r *pairRun) pause(op, rel string, err error) {
 	if r.paused.CompareAndSwap(nil, &err) {
-		if r.live != nil {
-			r.log.Error("destination refuses writes; pair paused until it takes writes again, free space or fix the destination",
+		if r.roomMayHelp() {
+			r.log.Warn("destination is full; deleting what the source no longer has before copying the rest",
 				"path", rel, "op", op, "err", err)
-			r.live.poke()
 		} else {
-			r.log.Error("destination refuses writes; pair stopped, free space or fix the destination and run again",
-				"path", rel, "op", op, "err", err)
+			r.logRefused("path", rel, "op", op, "err", err)
+		}
+		if r.live != nil {
+			r.live.poke()
 		}
 	}
 	r.record(op, rel, err)
+}
+
+// logRefused logs, once per pause, that the pair stopped because its
+// destination refuses writes, and what to do.
+func (r *pairRun) logRefused(attrs ...any) {
+	if r.live != nil {
+		r.log.Error("destination refuses writes; pair paused until it takes writes again, free space or fix the destination", attrs...)
+	} else {
+		r.log.Error("destination refuses writes; pair stopped, free space or fix the destination and run again", attrs...)
+	}
 }
 
 // failOrPause handles a final error of a step that writes to the

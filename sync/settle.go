@@ -23,6 +23,9 @@ const (
 	// workTree: scan the folder and everything below it (a folder created
 	// or moved in, lost events).
 	workTree
+	// workRoom: the deletions that make room in a full destination
+	// (room.go). Never queued: it only names the room pass's job.
+	workRoom
 )
 
 // settled is a unit of work handed out by a settleQueue.
