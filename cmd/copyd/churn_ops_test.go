@@ -247,11 +247,7 @@ func (c *churner) step() error {
 	}
 	// Keep the tree near its seeded size: grow when small, shrink when big.
 	grow := len(files) < 70
-	type op struct {
-		weight int
-		do     func() error
-	}
-	ops := []op{
+	ops := []churnOp{
 		{churnIf(grow, 6, 1), c.create},
 		{churnIf(len(files) > 0, 6, 0), c.overwrite},
 		{churnIf(len(files) > 0, 4, 0), c.appendTo},
@@ -272,6 +268,7 @@ func (c *churner) step() error {
 		{churnIf(len(links) > 0, 1, 0), c.relink},
 		{churnIf(c.delete, 1, 0), c.retype},
 	}
+	ops = append(ops, c.systemOps(len(files), len(dirs))...)
 	total := 0
 	for _, o := range ops {
 		total += o.weight
@@ -284,6 +281,12 @@ func (c *churner) step() error {
 		n -= o.weight
 	}
 	panic("unreachable")
+}
+
+// churnOp is an operation of the workload and how often it is picked.
+type churnOp struct {
+	weight int
+	do     func() error
 }
 
 func churnIf(cond bool, yes, no int) int {
