@@ -290,9 +290,9 @@ func (r *pairRun) fixMetadata(rel string, src, dst fs.FileInfo) (touched bool) {
 }
 
 // planSymlink queues the symlink rel unless the destination already holds a
-// symlink with the same target text.
-func (r *pairRun) planSymlink(ctx context.Context, b *batch, rel string, dst fs.FileInfo, in *dirMeta) {
-	if r.symlinkUpToDate(rel, dst) {
+// symlink with the same target text (see symlinkUpToDate).
+func (r *pairRun) planSymlink(ctx context.Context, b *batch, rel string, src, dst fs.FileInfo, in *dirMeta) {
+	if r.symlinkUpToDate(rel, src, dst) {
 		return
 	}
 	r.progress.FilesQueued.Add(1)
@@ -306,8 +306,12 @@ func (r *pairRun) planSymlink(ctx context.Context, b *batch, rel string, dst fs.
 }
 
 // symlinkUpToDate reports (and counts) whether the destination, dst,
-// already holds a symlink with the source's target text.
-func (r *pairRun) symlinkUpToDate(rel string, dst fs.FileInfo) bool {
+// already holds a symlink with the target text of the source symlink src.
+// Such a link gets src's own mtime (and owner, as root) where it lacks
+// them: a link made again with the same target (ln -sfn, git checkout,
+// tar -x) or touched with touch -h has a new mtime, which rsync -a brings
+// too.
+func (r *pairRun) symlinkUpToDate(rel string, src, dst fs.FileInfo) bool {
 	if dst == nil || dst.Mode()&fs.ModeSymlink == 0 {
 		return false
 	}
@@ -317,7 +321,36 @@ func (r *pairRun) symlinkUpToDate(rel string, dst fs.FileInfo) bool {
 		return false
 	}
 	r.progress.UpToDate.Add(1)
+	r.fixLinkMetadata(rel, src, dst)
 	return true
+}
+
+// fixLinkMetadata gives the destination symlink rel, dst, the owner (as
+// root) and own mtime of the source symlink src where they differ, set on
+// the link itself (lchown, lutimes), never on what it points to.
+func (r *pairRun) fixLinkMetadata(rel string, src, dst fs.FileInfo) {
+	needOwner := r.owner && !sameOwner(src, dst)
+	needTime := linkTimes && !dst.ModTime().Equal(src.ModTime())
+	if !needOwner && !needTime {
+		return
+	}
+	if r.dryRun {
+		r.planLine("attrs", rel)
+		return
+	}
+	p := r.dstPath(rel)
+	var err error
+	if needOwner {
+		if uid, gid, ok := owner(src); ok {
+			err = lchown(p, uid, gid)
+		}
+	}
+	if err == nil && needTime {
+		err = setLinkTime(p, src.ModTime())
+	}
+	if err != nil {
+		r.fail("set metadata", rel, err)
+	}
 }
 
 // linkOne recreates the symlink rel with retries and records the outcome.

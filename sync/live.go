@@ -970,7 +970,7 @@ func (lp *livePair) syncPath(ctx context.Context, rel string, written bool) (cop
 		r.progress.BytesQueued.Add(src.Size())
 		return r.copyOne(ctx, rel, src, dst, in)
 	case src.Mode()&fs.ModeSymlink != 0:
-		if r.symlinkUpToDate(rel, dst) {
+		if r.symlinkUpToDate(rel, src, dst) {
 			return false
 		}
 		r.progress.FilesQueued.Add(1)

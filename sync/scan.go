@@ -121,7 +121,7 @@ func (r *pairRun) scanDir(ctx context.Context, it dirItem, push func(dirItem)) {
 			}
 			r.planFile(ctx, b, rel, src, dst, rec, meta)
 		case src.Mode()&fs.ModeSymlink != 0:
-			r.planSymlink(ctx, b, rel, dst, meta)
+			r.planSymlink(ctx, b, rel, src, dst, meta)
 		default:
 			r.progress.Special.Add(1)
 			r.log.Debug("special file skipped", "path", rel, "mode", src.Mode().String())

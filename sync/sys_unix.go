@@ -52,6 +52,9 @@ func canChown() bool { return os.Geteuid() == 0 }
 // lchown sets the owner of path itself, not of a symlink's target.
 func lchown(path string, uid, gid int) error { return nofollow.Lchown(path, uid, gid) }
 
+// linkTimes says setLinkTime sets a symlink's own time here.
+const linkTimes = true
+
 // setLinkTime sets a symlink's own modification time.
 func setLinkTime(path string, mtime time.Time) error {
 	return nofollow.Chtimes(path, mtime, mtime) // atime too, as rsync does

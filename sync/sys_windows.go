@@ -20,6 +20,10 @@ func setLinkTime(string, time.Time) error       { return nil }
 func rename(oldpath, newpath string) error      { return os.Rename(oldpath, newpath) }
 func syncDir(string) error                      { return nil } // Windows cannot fsync a directory handle
 
+// linkTimes: setLinkTime does nothing here, so a symlink's own time is
+// not compared either.
+const linkTimes = false
+
 // fileID identifies a file; hard links are not followed on Windows.
 type fileID struct{}
 

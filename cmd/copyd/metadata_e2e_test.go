@@ -1,0 +1,243 @@
+//go:build linux
+
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/copyd/copyd/internal/treetest"
+)
+
+// Metadata regressions: what treetest.Diff compares (modes, mtimes of
+// files and folders) and what it does not (owners, a symlink's own mtime)
+// must arrive however the change reaches copyd: one event per path, a
+// folder scan that rolls up many events, a symlink recreated with the
+// same target, a time past what int64 nanoseconds hold. Changes are made
+// with the programs that make them in real life (chmod -R, chown -R,
+// touch -d, touch -h, ln -sfn, git checkout, tar -x).
+// Helpers carry the prefix mdt.
+
+// mdtMtime is the time every entry of a test tree starts with, so that a
+// touch -d is a change.
+var mdtMtime = time.Unix(1700000000, 0)
+
+// mdtLater is what touch -d sets: another time, with nanoseconds.
+const mdtLater = "2001-02-03 04:05:06.123456789"
+
+// mdtMetaDiff returns nil when every entry under src has, in dst, its
+// owner and group (when we are root, as copyd then copies them) and every
+// symlink its own mtime: what treetest.Diff leaves out. Entries missing
+// from dst are treetest.Diff's to report.
+func mdtMetaDiff(src, dst string) error {
+	var diffs []string
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		s, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		g, err := os.Lstat(filepath.Join(dst, rel))
+		if err != nil {
+			diffs = append(diffs, err.Error())
+			return nil
+		}
+		if s.Mode()&fs.ModeSymlink != 0 && g.Mode()&fs.ModeSymlink != 0 && !s.ModTime().Equal(g.ModTime()) {
+			diffs = append(diffs, fmt.Sprintf("%q: symlink mtime %v, want %v", rel, g.ModTime(), s.ModTime()))
+		}
+		ss, gs := s.Sys().(*syscall.Stat_t), g.Sys().(*syscall.Stat_t)
+		if os.Geteuid() == 0 && (ss.Uid != gs.Uid || ss.Gid != gs.Gid) {
+			diffs = append(diffs, fmt.Sprintf("%q: owner %d:%d, want %d:%d", rel, gs.Uid, gs.Gid, ss.Uid, ss.Gid))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(diffs) > 0 {
+		return errors.New(strings.Join(diffs[:min(10, len(diffs))], "\n"))
+	}
+	return nil
+}
+
+// mdtCompare is treetest.Compare and mdtMetaDiff.
+func mdtCompare(src, dst string) error {
+	if err := treetest.Compare(src, dst); err != nil {
+		return err
+	}
+	return mdtMetaDiff(src, dst)
+}
+
+// mdtConverge waits until dst matches src as mdtCompare sees it, then
+// checks the invariants of daemon.finish.
+func mdtConverge(d *daemon, src, dst string) {
+	d.t.Helper()
+	d.waitFor(converged, func() error { return mdtCompare(src, dst) })
+	d.finish(src, dst)
+	if err := mdtMetaDiff(src, dst); err != nil {
+		d.t.Error(err)
+	}
+}
+
+// mdtStamp gives every entry under dir, dir and symlinks too, mdtMtime.
+func mdtStamp(t *testing.T, dir string) {
+	t.Helper()
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type()&fs.ModeSymlink != 0 {
+			progCmd(t, "", "touch", "-h", "-d", "@1700000000", p)
+			return nil
+		}
+		return os.Chtimes(p, mdtMtime, mdtMtime)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// mdtSymlink makes the symlink p pointing to target.
+func mdtSymlink(t *testing.T, target, p string) {
+	t.Helper()
+	mkdir(t, filepath.Dir(p))
+	if err := os.Symlink(target, p); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// mdtSync runs copyd sync with flags and checks that dst then matches src
+// (mdtCompare) and holds no temp file.
+func mdtSync(t *testing.T, src, dst string, flags ...string) {
+	t.Helper()
+	args := append(append([]string{"sync", "--progress", "never"}, flags...), src, dst)
+	if r := copyd(t, args...); r.code != 0 {
+		t.Fatalf("copyd %q: %s", args, r)
+	}
+	if err := mdtCompare(src, dst); err != nil {
+		t.Fatalf("after copyd %q: %v", args, err)
+	}
+	assertNoTemps(t, dst)
+}
+
+// TestMdtMetaDiffSeesSymlinkTimes keeps mdtMetaDiff honest: a symlink
+// whose own mtime differs is reported.
+func TestMdtMetaDiffSeesSymlinkTimes(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	for _, side := range []string{"a", "b"} {
+		mdtSymlink(t, "x", filepath.Join(base, side, "l"))
+	}
+	progCmd(t, base, "touch", "-h", "-d", mdtLater, "a/l")
+	err := mdtMetaDiff(filepath.Join(base, "a"), filepath.Join(base, "b"))
+	if err == nil || !strings.Contains(err.Error(), "symlink mtime") {
+		t.Errorf("mdtMetaDiff() = %v, want a symlink mtime difference", err)
+	}
+}
+
+// mdtLinkCase changes a symlink's own mtime and nothing else the
+// destination sees: its target text stays.
+type mdtLinkCase struct {
+	name  string
+	setup func(t *testing.T, src string)
+	work  func(t *testing.T, src string)
+}
+
+func mdtLinkCases() []mdtLinkCase {
+	plain := func(t *testing.T, src string) {
+		writeTree(t, src, map[string]string{"repo/lib/a.txt": "a"})
+		mdtSymlink(t, "lib", filepath.Join(src, "repo/docs"))
+		mdtStamp(t, src)
+	}
+	return []mdtLinkCase{
+		{
+			name:  "ln -sfn with the same target",
+			setup: plain,
+			work:  func(t *testing.T, src string) { progCmd(t, filepath.Join(src, "repo"), "ln", "-sfn", "lib", "docs") },
+		},
+		{
+			name:  "touch -h",
+			setup: plain,
+			work:  func(t *testing.T, src string) { progCmd(t, src, "touch", "-h", "-d", mdtLater, "repo/docs") },
+		},
+		{
+			// docs -> lib on main, a folder on topic: checking out topic
+			// and main again recreates the link with the same target.
+			name: "git checkout away and back",
+			setup: func(t *testing.T, src string) {
+				repo := filepath.Join(src, "repo")
+				writeTree(t, repo, map[string]string{"lib/a.txt": "a"})
+				mdtSymlink(t, "lib", filepath.Join(repo, "docs"))
+				progGit(t, repo, "init", "-q")
+				progGit(t, repo, "add", "-A")
+				progGit(t, repo, "commit", "-q", "-m", "main")
+				progGit(t, repo, "checkout", "-q", "-b", "topic")
+				progGit(t, repo, "rm", "-q", "docs")
+				write(t, filepath.Join(repo, "docs/index.md"), "docs")
+				progGit(t, repo, "add", "-A")
+				progGit(t, repo, "commit", "-q", "-m", "topic")
+				progGit(t, repo, "checkout", "-q", "main")
+				mdtStamp(t, src)
+			},
+			work: func(t *testing.T, src string) {
+				repo := filepath.Join(src, "repo")
+				progGit(t, repo, "checkout", "-q", "topic")
+				progGit(t, repo, "checkout", "-q", "main")
+				if fi, err := os.Lstat(filepath.Join(repo, "docs")); err != nil || fi.Mode()&fs.ModeSymlink == 0 || fi.ModTime().Equal(mdtMtime) {
+					t.Fatalf("docs after the checkouts: %v, %v; want a symlink made just now", fi, err)
+				}
+			},
+		},
+	}
+}
+
+// TestRunSymlinkMtime: a symlink whose own mtime changed while its
+// target text did not gets the new mtime in the destination, set on the
+// link itself.
+func TestRunSymlinkMtime(t *testing.T) {
+	t.Parallel()
+	for _, tc := range mdtLinkCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			progNeed(t, "git", "touch", "ln")
+			_, src, dst := dirs(t, nil)
+			tc.setup(t, src)
+			// The settle time keeps both checkouts in one settled change.
+			d := startRun(t, nil, "--log-format", "json", "--settle", "1s", src, dst)
+			d.waitWatching("src")
+			d.waitFor(converged, func() error { return mdtCompare(src, dst) })
+			tc.work(t, src)
+			mdtConverge(d, src, dst)
+		})
+	}
+}
+
+// TestSyncSymlinkMtime: copyd sync repairs a symlink whose own mtime
+// changed since the last sync while its target text did not.
+func TestSyncSymlinkMtime(t *testing.T) {
+	t.Parallel()
+	for _, tc := range mdtLinkCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			progNeed(t, "git", "touch", "ln")
+			_, src, dst := dirs(t, nil)
+			tc.setup(t, src)
+			mdtSync(t, src, dst)
+			tc.work(t, src)
+			mdtSync(t, src, dst)
+		})
+	}
+}
