@@ -12,7 +12,7 @@ import (
 // false where fi carries no raw stat.
 func sourceIdentity(fi fs.FileInfo) (id index.Source, ok bool) {
 	if f, ok := fi.(*folderInfo); ok {
-		return index.Source{Dev: f.dev, Ino: f.ino, Size: f.size, MtimeNs: f.mtimeNs, CtimeNs: f.ctimeNs,
+		return index.Source{Dev: f.dev, Ino: f.ino, Size: f.size, MtimeNs: f.mtime.Nano(), CtimeNs: f.ctimeNs,
 			Mode: f.rawMode, UID: f.uid, GID: f.gid}, true
 	}
 	switch st := fi.Sys().(type) {
@@ -33,7 +33,7 @@ func sourceFromStat(st *unix.Stat_t) index.Source {
 // destIdentity returns what the index records of a destination entry.
 func destIdentity(fi fs.FileInfo) (index.Dest, bool) {
 	if f, ok := fi.(*folderInfo); ok {
-		return index.Dest{Ino: f.ino, Size: f.size, MtimeNs: f.mtimeNs, CtimeNs: f.ctimeNs}, true
+		return index.Dest{Ino: f.ino, Size: f.size, MtimeNs: f.mtime.Nano(), CtimeNs: f.ctimeNs}, true
 	}
 	switch st := fi.Sys().(type) {
 	case *unix.Stat_t:

@@ -134,12 +134,15 @@ func listRecorded(dir string, recs map[string]index.Record) ([]entry, error) {
 // index need (mode, owner, times, identity), kept for every folder of a
 // pass until its end: a third of a full stat's size, which on a tree of
 // 100,000 folders is ~20 MB less heap. Sys builds the raw stat again.
+// The mtime stays in seconds and nanoseconds: int64 nanoseconds end in
+// 2262, and touch -d gives a folder any time.
 type folderInfo struct {
-	mode                   fs.FileMode
-	uid, gid               uint32
-	rawMode                uint32
-	dev, ino               uint64
-	mtimeNs, ctimeNs, size int64
+	mode          fs.FileMode
+	uid, gid      uint32
+	rawMode       uint32
+	dev, ino      uint64
+	mtime         unix.Timespec
+	ctimeNs, size int64
 }
 
 // compactFolder returns fi as a folderInfo where it carries a raw stat,
@@ -153,18 +156,18 @@ func compactFolder(fi fs.FileInfo) fs.FileInfo {
 		return fi
 	}
 	return &folderInfo{mode: fi.Mode(), uid: st.Uid, gid: st.Gid, rawMode: st.Mode, dev: st.Dev, ino: st.Ino,
-		mtimeNs: st.Mtim.Nano(), ctimeNs: st.Ctim.Nano(), size: st.Size}
+		mtime: st.Mtim, ctimeNs: st.Ctim.Nano(), size: st.Size}
 }
 
 func (f *folderInfo) Name() string             { return "" }
 func (f *folderInfo) Size() int64              { return f.size }
 func (f *folderInfo) Mode() fs.FileMode        { return f.mode }
-func (f *folderInfo) ModTime() time.Time       { return time.Unix(0, f.mtimeNs) }
+func (f *folderInfo) ModTime() time.Time       { return time.Unix(f.mtime.Unix()) }
 func (f *folderInfo) IsDir() bool              { return f.mode.IsDir() }
 func (f *folderInfo) owner() (uid, gid uint32) { return f.uid, f.gid }
 func (f *folderInfo) Sys() any {
 	return &unix.Stat_t{Dev: f.dev, Ino: f.ino, Mode: f.rawMode, Uid: f.uid, Gid: f.gid, Size: f.size,
-		Mtim: unix.NsecToTimespec(f.mtimeNs), Ctim: unix.NsecToTimespec(f.ctimeNs)}
+		Mtim: f.mtime, Ctim: unix.NsecToTimespec(f.ctimeNs)}
 }
 
 // recordStat is the stat a destination file has by its record: the inode,
@@ -191,9 +194,14 @@ func lstatPath(path string) (fs.FileInfo, error) {
 	return &statInfo{name: filepath.Base(path), st: st}, nil
 }
 
-// setFolderTime sets the open folder's mtime and leaves its atime.
+// setFolderTime sets the open folder's mtime and leaves its atime. The
+// time goes in seconds and nanoseconds (mtime.UnixNano ends in 2262).
 func setFolderTime(h folderHandle, mtime time.Time) error {
-	if err := futimens(int(h.f.Fd()), unix.NsecToTimespec(mtime.UnixNano())); err != nil {
+	ts, err := unix.TimeToTimespec(mtime)
+	if err == nil {
+		err = futimens(int(h.f.Fd()), ts)
+	}
+	if err != nil {
 		return &fs.PathError{Op: "set times", Path: h.path, Err: err}
 	}
 	return nil

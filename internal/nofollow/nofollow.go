@@ -310,17 +310,27 @@ func Lchown(path string, uid, gid int) error {
 // Chtimes sets the access and modification times of path itself (of a
 // symlink, not its target); a zero time is left as it is.
 func Chtimes(path string, atime, mtime time.Time) error {
-	ts := []unix.Timespec{timespec(atime), timespec(mtime)}
+	ts := make([]unix.Timespec, 2)
+	var err error
+	if ts[0], err = timespec(atime); err == nil {
+		ts[1], err = timespec(mtime)
+	}
+	if err != nil {
+		return pathErr("chtimes", path, err)
+	}
 	return At("chtimes", path, func(dirfd int, name string) error {
 		return pathErr("chtimes", path, unix.UtimesNanoAt(dirfd, name, ts, unix.AT_SYMLINK_NOFOLLOW))
 	})
 }
 
-func timespec(t time.Time) unix.Timespec {
+// timespec is t in seconds and nanoseconds, which hold any time a file
+// system keeps: t.UnixNano does not past 2262-04-11 (touch -d 2300-01-01
+// makes one). ERANGE: t does not fit a 32-bit time_t.
+func timespec(t time.Time) (unix.Timespec, error) {
 	if t.IsZero() {
-		return unix.Timespec{Sec: 0, Nsec: utimeOmit}
+		return unix.Timespec{Sec: 0, Nsec: utimeOmit}, nil
 	}
-	return unix.NsecToTimespec(t.UnixNano())
+	return unix.TimeToTimespec(t)
 }
 
 // walkOpen opens path one component at a time, none followed.

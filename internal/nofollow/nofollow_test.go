@@ -175,3 +175,46 @@ func TestWorksOnRealPaths(t *testing.T) {
 		must("remove folder", Remove(filepath.Join(real, "sub")))
 	})
 }
+
+// TestChtimesBeyondNanoseconds sets times that int64 nanoseconds since
+// 1970 cannot hold (after 2262-04-11; ext4 keeps times up to 2446) on a
+// file, a folder and a symlink itself: they arrive to the nanosecond, as
+// touch -d sets them.
+func TestChtimesBeyondNanoseconds(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	f, sub, link := filepath.Join(dir, "f"), filepath.Join(dir, "sub"), filepath.Join(dir, "link")
+	if err := os.WriteFile(f, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("f", link); err != nil {
+		t.Fatal(err)
+	}
+	// Some file systems stop at 2038 (XFS without bigtime): ask the
+	// kernel directly first.
+	probe := unix.Timespec{Sec: time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC).Unix()}
+	var st unix.Stat_t
+	if err := unix.UtimesNano(f, []unix.Timespec{probe, probe}); err != nil || unix.Lstat(f, &st) != nil || st.Mtim.Sec != probe.Sec {
+		t.Skipf("the file system of %s does not keep the year 2300 (%v)", dir, err)
+	}
+	for _, mtime := range []time.Time{
+		time.Date(2300, 1, 1, 0, 0, 0, 500_000_000, time.UTC),
+		time.Date(2400, 6, 1, 12, 0, 0, 7, time.UTC),
+	} {
+		for _, p := range []string{f, sub, link} {
+			if err := Chtimes(p, time.Time{}, mtime); err != nil {
+				t.Fatalf("Chtimes(%s, %v) error = %v", p, mtime, err)
+			}
+			fi, err := os.Lstat(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !fi.ModTime().Equal(mtime) {
+				t.Errorf("Chtimes(%s, %v): mtime %v", filepath.Base(p), mtime, fi.ModTime())
+			}
+		}
+	}
+}
