@@ -27,6 +27,10 @@ type dirMeta struct {
 	// (see mountGone); nothing in its copy is deleted, and its record
 	// keeps the disk it was on.
 	holdDeletes bool
+	// unlisted: the pass sets the folder's metadata without listing it
+	// (addFolderMeta), so its record keeps a recorded ctime only while
+	// the folder is untouched (dirUnchanged).
+	unlisted bool
 }
 
 // dirRecord is what the index's record of a folder holds (see
@@ -148,7 +152,8 @@ func (r *pairRun) finishDir(d *dirMeta) error {
 			dst, _ = lstatPath(p)
 		}
 		if dst != nil {
-			r.rememberDir(d.rel, d.src, dst, d.rec.record(), !touched && d.allRecorded)
+			exact := d.allRecorded || d.unlisted && dirUnchanged(d)
+			r.rememberDir(d.rel, d.src, dst, d.rec.record(), !touched && exact)
 		}
 	}
 	if r.pair.Fsync && r.flush == nil && (fresh || d.changed.Load()) {

@@ -22,7 +22,10 @@
 // Guarantees: a file under its final name in a destination is always
 // complete (temp file in the destination folder, then rename); a source that
 // changed while it was copied is discarded and copied again; symlinks are
-// recreated, never followed, on either side; nothing is deleted while a
+// recreated with their own mtime, never followed, on either side; times
+// go as seconds and nanoseconds (int64 nanoseconds end in 2262); a folder
+// scan that rolls up many events does all they asked for (settle.go,
+// rollUp); nothing is deleted while a
 // source root is empty and its destination is not, or after a source folder
 // could not be read. A destination that fills up pauses its pair; with
 // delete, the deletions no brake holds then go first (room.go). Per-file

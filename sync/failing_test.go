@@ -190,7 +190,7 @@ func TestFailuresSurviveACutShortPass(t *testing.T) {
 				cancel()
 			}
 			defer cancel()
-			if err := lp.scan(ctx, "", true, true); err != nil {
+			if err := lp.scan(ctx, "", true, true, nil); err != nil {
 				t.Fatal(err)
 			}
 			f, ok := indexedFailure(t, lp, "sub")

@@ -365,7 +365,7 @@ func (lp *livePair) initialPass(ctx context.Context) error {
 		}
 	})
 	lp.log.Info("initial copy started", "source", lp.pair.Source, "destination", lp.pair.Destination)
-	return lp.scan(ctx, "", true, true)
+	return lp.scan(ctx, "", true, true, nil)
 }
 
 func (lp *livePair) runningState() State {
@@ -702,7 +702,7 @@ func (lp *livePair) startScans(ctx context.Context) {
 		lp.scanning++
 		go func() {
 			defer lp.jobDone(s)
-			if err := lp.scan(ctx, s.rel, s.kind == workTree, false); errors.Is(err, errSourceRootGone) {
+			if err := lp.scan(ctx, s.rel, s.kind == workTree, false, s.writes); errors.Is(err, errSourceRootGone) {
 				lp.gone.Store(true)
 			}
 		}()
@@ -766,13 +766,16 @@ func (lp *livePair) newPass(q *Queue) *pairRun {
 }
 
 // scan brings the folder rel in step: its entries, and with recursive
-// everything below it (without, only the subfolders the destination
-// lacks). It deletes extra entries when the pair mirrors deletions and no
-// brake holds, and sets the metadata of the folders it saw. With sweep (the
-// first pass after a start) it also removes the temp files a crash left in
-// extra destination folders.
-func (lp *livePair) scan(ctx context.Context, rel string, recursive, sweep bool) error {
+// everything below it (without, what is below the subfolders the
+// destination lacks, and the mode, owner and mtime of those it has). It
+// deletes extra entries when the pair mirrors deletions and no brake
+// holds, and sets the metadata of the folders it saw. The files in writes
+// are copied even where size and mtime match. With sweep (the first pass
+// after a start) it also removes the temp files a crash left in extra
+// destination folders.
+func (lp *livePair) scan(ctx context.Context, rel string, recursive, sweep bool, writes *writtenFiles) error {
 	r := lp.newPass(lp.pool.NewQueue(scansQueueFactor * lp.workers))
+	r.written = writes
 	r.sweepTemps = sweep
 	r.trustDest = sweep && !lp.pair.Checksum // the first pass after a start
 	if recursive {
@@ -822,12 +825,18 @@ func (lp *livePair) scan(ctx context.Context, rel string, recursive, sweep bool)
 	}
 	visit := r.scanDir
 	if !recursive {
-		// Below a new folder everything is new: scanDir pushes only what
-		// the destination lacks, so the filter recurses just there.
+		// Below a new folder everything is new, so the filter recurses
+		// just there. A subfolder the destination has is not listed, but
+		// its mode, owner and mtime are set: the events this scan stands
+		// for (a roll-up of chmod -R or touch over the folder) include
+		// its own. One on another disk than its record says is listed
+		// (see mountGone).
 		visit = func(ctx context.Context, it dirItem, push func(dirItem)) {
 			r.scanDir(ctx, it, func(sub dirItem) {
-				if sub.dst == nil || !sub.dst.IsDir() {
+				if sub.dst == nil || !sub.dst.IsDir() || onOtherDisk(sub) {
 					push(sub)
+				} else {
+					r.addFolderMeta(sub)
 				}
 			})
 		}

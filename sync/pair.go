@@ -41,6 +41,7 @@ type pairRun struct {
 	sweepTemps bool          // look for temp files in extra destination folders (see sweepKept)
 	busyWithin time.Duration // see writeOptions.busyWithin
 	kept       []string      // extra destination folders, for sweepKept
+	written    *writtenFiles // files to copy even where size and mtime match (a roll-up's Written events)
 
 	idx      *index.DB // what copyd wrote; nil: no memory (today's quick check only)
 	stateDir string    // where a one-shot run opens idx

@@ -116,10 +116,15 @@ func (r *pairRun) scanDir(ctx context.Context, it dirItem, push func(dirItem)) {
 		case src.IsDir():
 			push(dirItem{rel: rel, src: src, dst: dst, parent: meta, rec: rec})
 		case src.Mode().IsRegular():
+			written := r.written.has(rel)
 			if r.live != nil {
-				r.live.handOnToLinks(rel, src, false)
+				r.live.handOnToLinks(rel, src, written)
 			}
-			r.planFile(ctx, b, rel, src, dst, rec, meta)
+			if written {
+				r.queueCopy(ctx, b, rel, src, dst, meta) // as its path job would have
+			} else {
+				r.planFile(ctx, b, rel, src, dst, rec, meta)
+			}
 		case src.Mode()&fs.ModeSymlink != 0:
 			r.planSymlink(ctx, b, rel, src, dst, meta)
 		default:
@@ -128,6 +133,29 @@ func (r *pairRun) scanDir(ctx context.Context, it dirItem, push func(dirItem)) {
 		}
 	}
 	r.noteExtras(it.rel, dstEntries, meta)
+}
+
+// addFolderMeta notes the subfolder it, which the destination has as a
+// folder, for the metadata pass (finishDirs) without listing it.
+func (r *pairRun) addFolderMeta(it dirItem) {
+	if r.dryRun {
+		return
+	}
+	meta := &dirMeta{rel: it.rel, src: compactFolder(it.src), dst: compactFolder(it.dst), rec: dirRecordOf(it.rec), unlisted: true}
+	r.mu.Lock()
+	r.dirs = append(r.dirs, meta)
+	r.mu.Unlock()
+}
+
+// onOtherDisk reports whether the source folder of it is on another
+// device than its record says: a disk mounted on it, or unmounted from it
+// (which mountGone tells from its listing).
+func onOtherDisk(it dirItem) bool {
+	if it.rec == nil || it.rec.Kind != index.Dir {
+		return false
+	}
+	s, ok := sourceIdentity(it.src)
+	return ok && s.Dev != it.rec.Src.Dev
 }
 
 // dirUnchanged reports whether the destination folder of meta holds the

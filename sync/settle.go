@@ -17,8 +17,10 @@ const (
 	// delete what the source no longer has.
 	workPath workKind = iota
 	// workFolder: compare the entries of one folder (no deeper, except
-	// into subfolders the destination lacks). Many pending paths in one
-	// folder roll up into this.
+	// into subfolders the destination lacks) and set the metadata of its
+	// subfolders. Many pending paths in one folder roll up into this,
+	// which must then do what their path jobs would have done: see
+	// rollUp.
 	workFolder
 	// workTree: scan the folder and everything below it (a folder created
 	// or moved in, lost events).
@@ -32,8 +34,9 @@ const (
 type settled struct {
 	rel     string
 	kind    workKind
-	written bool      // workPath: the content was written, so copy even if size and mtime match
-	first   time.Time // the first event of this work (zero for work not caused by events)
+	written bool          // workPath: the content was written, so copy even if size and mtime match
+	writes  *writtenFiles // workFolder: the files in it to copy as written ones; nil: none
+	first   time.Time     // the first event of this work (zero for work not caused by events)
 }
 
 // key identifies the work regardless of how it was triggered.
@@ -44,7 +47,8 @@ type pendingPath struct {
 	rel         string
 	kind        workKind
 	written     bool
-	open        bool // a writer wrote it and has not closed it (WriterOpen)
+	open        bool          // a writer wrote it and has not closed it (WriterOpen)
+	writes      *writtenFiles // workFolder: the written files it took over
 	first, last time.Time
 	byFirst     *list.Element
 	byLast      *list.Element
@@ -59,13 +63,38 @@ const (
 	writerDone                  // it closed the file, or the name went away
 )
 
+// writtenFiles are the files of a rolled-up folder whose content was
+// written, each with the time of its last write. The roll-up replaced
+// their Written events, so the folder's scan copies them even where size
+// and mtime match, as their own path jobs would have (a rewrite that put
+// both back: tar -x, cp -p). A nil *writtenFiles holds none.
+type writtenFiles struct{ at map[string]time.Time }
+
+// add notes a write of rel at t.
+func (w *writtenFiles) add(rel string, t time.Time) {
+	if w.at == nil {
+		w.at = make(map[string]time.Time)
+	}
+	w.at[rel] = t
+}
+
+// has reports whether rel was written.
+func (w *writtenFiles) has(rel string) bool {
+	if w == nil {
+		return false
+	}
+	_, ok := w.at[rel]
+	return ok
+}
+
 // maxDueSlack bounds how early Due hands out an entry that falls due just
 // after another.
 const maxDueSlack = 10 * time.Millisecond
 
 // rollupLimit is how many pending paths one folder may hold before they
 // become one folder scan: past it a scan lists the folder once instead of
-// handling each path alone.
+// handling each path alone. The names of written files stay with the scan
+// (writtenFiles), so memory still grows with those.
 const rollupLimit = 256
 
 // settleQueue holds the pending work of one pair, keyed by path, until it
@@ -149,6 +178,9 @@ func (q *settleQueue) addWriter(rel string, kind workKind, written bool, wr writ
 		return // the whole tree is rescanned anyway
 	}
 	if it := q.coveredBy(rel, kind); it != nil {
+		if written && it.kind == workFolder {
+			it.noteWrite(rel, now)
+		}
 		q.touch(it, now)
 		return
 	}
@@ -168,7 +200,7 @@ func (q *settleQueue) addWriter(rel string, kind workKind, written bool, wr writ
 	}
 	dir := parentRel(rel)
 	if kind == workPath && rel != "" && len(q.perDir[dir]) >= rollupLimit {
-		q.rollUp(dir, now)
+		q.rollUp(dir, rel, written, now)
 		return
 	}
 	q.insert(&pendingPath{rel: rel, kind: kind, written: written, open: wr == writerOpen, first: now, last: now})
@@ -185,6 +217,11 @@ func (q *settleQueue) Copied(rel string, start time.Time) {
 	defer q.mu.Unlock()
 	if it, ok := q.items[rel]; ok && it.kind == workPath && it.last.Before(start) {
 		it.written = false
+	}
+	if it, ok := q.items[parentRel(rel)]; ok && it.kind == workFolder && it.writes != nil {
+		if at, ok := it.writes.at[rel]; ok && at.Before(start) {
+			delete(it.writes.at, rel)
+		}
 	}
 }
 
@@ -232,7 +269,7 @@ func (q *settleQueue) Due(now time.Time) (work []settled, full bool, next time.T
 			break
 		}
 		q.remove(it)
-		work = append(work, settled{rel: it.rel, kind: it.kind, written: it.written && it.kind == workPath, first: it.first})
+		work = append(work, settled{rel: it.rel, kind: it.kind, written: it.written && it.kind == workPath, writes: it.writes, first: it.first})
 	}
 	if e := q.byLast.Front(); e != nil {
 		next = e.Value.(*pendingPath).last.Add(q.settle)
@@ -288,24 +325,48 @@ func (q *settleQueue) setKind(it *pendingPath, kind workKind) {
 	}
 }
 
-// rollUp replaces the pending paths of dir by one folder scan.
-func (q *settleQueue) rollUp(dir string, now time.Time) {
+// rollUp replaces the pending paths of dir, and the event on rel (written:
+// its content) that is one too many, by one folder scan. The scan stands
+// for their path jobs and must leave nothing of theirs undone: it sets
+// the metadata of the subfolders the destination has (their Attrib
+// events), not only of the files, and copies the written files as
+// written ones (see writtenFiles).
+func (q *settleQueue) rollUp(dir, rel string, written bool, now time.Time) {
 	first := now
+	var writes writtenFiles
+	if written {
+		writes.add(rel, now)
+	}
 	for _, it := range q.perDir[dir] {
 		if it.first.Before(first) {
 			first = it.first
 		}
+		if it.written {
+			writes.add(it.rel, it.last)
+		}
 		q.remove(it)
 	}
-	if it, ok := q.items[dir]; ok {
-		if it.kind < workFolder {
-			q.setKind(it, workFolder)
-		}
-		q.touch(it, now)
-		return
+	it, ok := q.items[dir]
+	if !ok {
+		it = &pendingPath{rel: dir, kind: workFolder, first: first, last: now}
+		q.insert(it)
+		q.signal()
+	} else if it.kind < workFolder {
+		q.setKind(it, workFolder)
 	}
-	q.insert(&pendingPath{rel: dir, kind: workFolder, first: first, last: now})
-	q.signal()
+	for r, t := range writes.at {
+		it.noteWrite(r, t)
+	}
+	q.touch(it, now)
+}
+
+// noteWrite records that the file rel, in the folder it scans, was
+// written at t.
+func (it *pendingPath) noteWrite(rel string, t time.Time) {
+	if it.writes == nil {
+		it.writes = new(writtenFiles)
+	}
+	it.writes.add(rel, t)
 }
 
 // dropBelow removes the pending entries strictly below rel: a tree scan

@@ -232,3 +232,71 @@ func TestSettleQueueCopied(t *testing.T) {
 		})
 	}
 }
+
+// TestSettleQueueRollUpKeepsWrites: a roll-up stands for the Written
+// events it replaces, those before it, the one that triggers it and those
+// it absorbs later, so its scan copies those files as their path jobs
+// would have; a copy that started after a write carries it.
+func TestSettleQueueRollUpKeepsWrites(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	type event struct {
+		ms      int
+		rel     string
+		written bool
+	}
+	// fill makes rollupLimit pending paths in big, every tenth written.
+	fill := func() []event {
+		var ev []event
+		for i := range rollupLimit {
+			ev = append(ev, event{i, fmt.Sprintf("big/f%04d", i), i%10 == 0})
+		}
+		return ev
+	}
+	var tenth []string
+	for i := 0; i < rollupLimit; i += 10 {
+		tenth = append(tenth, fmt.Sprintf("big/f%04d", i))
+	}
+	tests := []struct {
+		name   string
+		events []event
+		copied map[string]int // path → start of a copy that succeeded, ms
+		want   []string       // the written files of the folder scan of big
+	}{
+		{"no writes", []event{{0, "big/x", false}}, nil, nil},
+		{"writes before the roll-up", append(fill(), event{300, "big/last", false}), nil, tenth},
+		{"the write that rolls up", append(fill(), event{300, "big/last", true}), nil, append(slices.Clone(tenth), "big/last")},
+		{"writes absorbed after it", append(fill(), event{300, "big/last", false}, event{310, "big/f0001", true}, event{320, "big/new", true}),
+			nil, append(slices.Clone(tenth), "big/f0001", "big/new")},
+		{"the folder's own event becomes the scan", append(append([]event{{0, "big", false}}, fill()...), event{300, "big/last", false}), nil, tenth},
+		{"a copy started after a write carries it", append(fill(), event{300, "big/last", true}),
+			map[string]int{"big/f0000": 400, "big/last": 299}, append(slices.Clone(tenth[1:]), "big/last")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			q := newSettleQueue(time.Second, time.Minute)
+			for _, e := range tt.events {
+				q.addAt(e.rel, workPath, e.written, at(e.ms))
+			}
+			for rel, ms := range tt.copied {
+				q.Copied(rel, at(ms))
+			}
+			work, _, _ := q.Due(at(10_000))
+			var got []string
+			for _, s := range work {
+				if s.rel == "big" && s.kind == workFolder && s.writes != nil {
+					for rel := range s.writes.at {
+						got = append(got, rel)
+					}
+				}
+			}
+			slices.Sort(got)
+			want := slices.Sorted(slices.Values(tt.want))
+			if !slices.Equal(got, want) {
+				t.Errorf("written files of the scan of big = %v, want %v (%d work items)", got, want, len(work))
+			}
+		})
+	}
+}

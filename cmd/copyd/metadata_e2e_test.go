@@ -301,3 +301,110 @@ func TestTimesBeyond2262(t *testing.T) {
 		mdtConverge(d, src, dst)
 	})
 }
+
+// mdtBigFolder is the folder of the roll-up tests: more entries than the
+// settle queue keeps apart (256), among them subfolders the destination
+// will have — two empty, one with a file — and a symlink.
+func mdtBigFolder(t *testing.T, src string) {
+	t.Helper()
+	tree := map[string]string{"big/sub/inner.txt": "inner"}
+	for i := range 300 {
+		tree[fmt.Sprintf("big/f%03d.txt", i)] = fmt.Sprintf("file %03d", i)
+	}
+	writeTree(t, src, tree)
+	mkdir(t, filepath.Join(src, "big/empty-a"))
+	mkdir(t, filepath.Join(src, "big/empty-b"))
+	mdtSymlink(t, "f000.txt", filepath.Join(src, "big/link"))
+	mdtStamp(t, src)
+}
+
+// mdtRelease is a reproducible build of version v: 300 files in one
+// folder whose sizes do not depend on v.
+func mdtRelease(v string) map[string]string {
+	tree := map[string]string{}
+	for i := range 300 {
+		tree[fmt.Sprintf("big/f%03d.go", i)] = idrFill(fmt.Sprintf("package %s // file %03d\n", v, i), 100+i)
+	}
+	return tree
+}
+
+// TestRunRollupBringsEveryEntryInStep changes every entry of a folder
+// with more than 256 of them at once, so that their events roll up into
+// one scan of the folder: that scan must bring every entry whose events
+// it replaced in step, subfolders the destination has included (their
+// mode, owner and mtime), symlinks (their own mtime) and files written
+// with their size and mtime kept (copied, as their Written events say).
+func TestRunRollupBringsEveryEntryInStep(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		env   []string
+		root  bool // chown needs root
+		setup func(t *testing.T, base, src string)
+		work  func(t *testing.T, base, src string)
+	}{
+		{
+			name:  "chmod -R",
+			setup: func(t *testing.T, _, src string) { mdtBigFolder(t, src) },
+			work:  func(t *testing.T, _, src string) { progCmd(t, src, "chmod", "-R", "g+w", "big") },
+		},
+		{
+			name:  "chown -R",
+			root:  true,
+			setup: func(t *testing.T, _, src string) { mdtBigFolder(t, src) },
+			work:  func(t *testing.T, _, src string) { progCmd(t, src, "chown", "-R", "65534:65534", "big") },
+		},
+		{
+			// Each entry of big, not below: the subfolders change, what
+			// is in them does not.
+			name:  "touch -h -d over big/*",
+			setup: func(t *testing.T, _, src string) { mdtBigFolder(t, src) },
+			work: func(t *testing.T, _, src string) {
+				entries, err := os.ReadDir(filepath.Join(src, "big"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				args := []string{"-h", "-d", mdtLater}
+				for _, e := range entries {
+					args = append(args, filepath.Join("big", e.Name()))
+				}
+				progCmd(t, src, "touch", args...)
+			},
+		},
+		{
+			// Without an index (state_dir unusable, or a system where
+			// copyd keeps no records) only the Written events tell that
+			// the bytes of the next release differ: same names, sizes and
+			// mtime.
+			name: "tar -x of the next release without an index",
+			env:  []string{"XDG_STATE_HOME=/dev/null"},
+			setup: func(t *testing.T, base, src string) {
+				progCmd(t, "", "tar", "-C", src, "-xf", idrTarball(t, base, "v1", mdtRelease("v1")))
+			},
+			work: func(t *testing.T, base, src string) {
+				progCmd(t, "", "tar", "-C", src, "-xf", idrTarball(t, base, "v2", mdtRelease("v2")))
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if tt.root && os.Geteuid() != 0 {
+				t.Skip("chown to another user needs root (CI runs as root)")
+			}
+			progNeed(t, "tar", "touch", "chmod", "chown")
+			base, src, dst := dirs(t, nil)
+			tt.setup(t, base, src)
+			// A settle time longer than the program takes keeps every
+			// path pending at once, so that they roll up.
+			d := startRun(t, tt.env, "--log-format", "json", "--settle", "1s", src, dst)
+			d.waitWatching("src")
+			d.waitFor(converged, func() error { return mdtCompare(src, dst) })
+			if tt.env != nil {
+				d.waitLog(0, match{level: "ERROR", text: []string{"index not opened"}})
+			}
+			tt.work(t, base, src)
+			mdtConverge(d, src, dst)
+		})
+	}
+}
