@@ -25,7 +25,9 @@ import (
 //
 // By default it runs seeds 1..20 for 2 s each. COPYD_CHURN_SEEDS=N runs
 // seeds 1..N (the full run: 100), COPYD_CHURN_SEED=S seed S alone, and
-// COPYD_CHURN_SECONDS the churn duration. Seeds run as parallel subtests,
+// COPYD_CHURN_SECONDS the churn duration; COPYD_CHURN_ALL_OPS=1 lists
+// every operation of a failing seed, COPYD_CHURN_DEBUG=1 has copyd log at
+// debug level. Seeds run as parallel subtests,
 // so -parallel (GOMAXPROCS by default) bounds how many daemons run at once.
 func TestChurn(t *testing.T) {
 	if testing.Short() {
@@ -85,6 +87,9 @@ func churnOne(t *testing.T, seed uint64, mirror bool, churn time.Duration) {
 	if mirror {
 		flags = append(flags, "--delete")
 	}
+	if os.Getenv("COPYD_CHURN_DEBUG") != "" {
+		flags = append(flags, "--log-level", "debug")
+	}
 	d := runPaths(t, src, dst, flags...)
 
 	report := func(what string, diffs []string) {
@@ -100,7 +105,7 @@ func churnOne(t *testing.T, seed uint64, mirror bool, churn time.Duration) {
 			fmt.Fprintf(&b, "  ... and %d more\n", len(diffs)-50)
 		}
 		fmt.Fprintf(&b, "%d ops:\n", len(c.ops))
-		if len(c.ops) <= 100 {
+		if len(c.ops) <= 100 || os.Getenv("COPYD_CHURN_ALL_OPS") != "" {
 			b.WriteString(strings.Join(c.ops, "\n"))
 		} else {
 			b.WriteString(strings.Join(c.ops[:50], "\n"))
