@@ -100,6 +100,24 @@ func TestRenamesKeepWatches(t *testing.T) {
 			watches: 3,
 		},
 		{
+			name:  "folder made below a folder that goes out and comes back",
+			files: []string{"P/A/f"},
+			act: func(t *testing.T, root string) {
+				out := filepath.Join(filepath.Dir(root), filepath.Base(root)+"-out2")
+				if err := os.Mkdir(out, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { os.RemoveAll(out) })
+				if err := os.Mkdir(filepath.Join(root, "P", "A", "new"), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				rename(t, filepath.Join(root, "P"), filepath.Join(out, "P"))
+				rename(t, filepath.Join(out, "P"), filepath.Join(root, "Q"))
+			},
+			writes:  []string{"Q/A/g", "Q/A/new/g"},
+			watches: 4,
+		},
+		{
 			name:  "swap through a third name",
 			files: []string{"A/a/f", "B/b/f"},
 			act: func(t *testing.T, root string) {

@@ -353,25 +353,42 @@ func (w *Watcher) listRoot() []string {
 // reconcile lists the dirty folders again and places each subfolder (and
 // each one thought to be there) as the kernel says: a folder found where
 // the events did not put it is reported with DirAdded.
+//
+// A dirty folder that is detached now (a folder above it left its place)
+// stays dirty until it is placed again (then it is listed) or dropped.
+//
+// One whose path names nothing now is out of date (a folder above it was
+// renamed and the event is not read yet): it stays dirty for the next
+// batch. A folder that was deleted leaves with its IN_IGNORED.
 func (w *Watcher) reconcile(ctx context.Context) {
-	for len(w.dirty) > 0 {
+	var later []*node
+	defer func() {
+		for _, n := range later {
+			w.dirty[n] = true
+		}
+	}()
+	for {
 		var n *node
 		for d := range w.dirty {
-			n = d
-			break
+			if w.attached(d) {
+				n = d
+				break
+			}
+		}
+		if n == nil {
+			return
 		}
 		delete(w.dirty, n)
-		if !w.attached(n) {
-			continue // placed again later, or dropped
-		}
 		rel := w.relOf(n, "")
 		fd, err := openFolder(w.abs(rel))
 		if err != nil {
-			continue // gone or moved: its own events follow
+			later = append(later, n)
+			continue
 		}
 		subs, err := subfoldersFD(fd, w.abs(rel), w.dirBuf)
 		unix.Close(fd)
 		if err != nil {
+			later = append(later, n)
 			continue
 		}
 		names := make(map[string]bool, len(subs)+len(n.children))
