@@ -381,6 +381,7 @@ func (lp *livePair) newChildren(dir moveCandidate) []moveCandidate {
 	if err := mkdirPath(r.dstPath(dir.rel), dir.info.Mode().Perm()|0o700); err != nil {
 		return nil
 	}
+	lp.log.Debug("folder made for a move into it", "path", dir.rel)
 	entries, err := readDir(r.srcPath(dir.rel))
 	if err != nil {
 		return nil

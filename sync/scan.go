@@ -267,6 +267,7 @@ func (r *pairRun) makeDir(ctx context.Context, it dirItem, meta *dirMeta) bool {
 		r.failOrPause("mkdir", it.rel, err)
 		return false
 	}
+	r.log.Debug("folder made", "path", it.rel)
 	if it.parent != nil {
 		it.parent.changed.Store(true)
 	}

@@ -200,10 +200,15 @@ func removeAllAt(dirfd int, name string) error {
 	}
 	for {
 		fd, oerr := openatRetry(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-		if errors.Is(oerr, unix.ENOTDIR) || errors.Is(oerr, unix.ELOOP) {
+		switch {
+		case errors.Is(oerr, unix.ENOENT):
+			// Removed meanwhile (copyd deletes a folder and, in another
+			// job, one inside it): gone is what was asked. Returning
+			// ENOENT would tell RemoveAll that the top is gone.
+			return nil
+		case errors.Is(oerr, unix.ENOTDIR) || errors.Is(oerr, unix.ELOOP):
 			return err // not a folder after all: the unlink's error stands
-		}
-		if oerr != nil {
+		case oerr != nil:
 			return oerr
 		}
 		d := os.NewFile(uintptr(fd), name)

@@ -4,8 +4,11 @@ package nofollow
 
 import (
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -215,6 +218,41 @@ func TestChtimesBeyondNanoseconds(t *testing.T) {
 			if !fi.ModTime().Equal(mtime) {
 				t.Errorf("Chtimes(%s, %v): mtime %v", filepath.Base(p), mtime, fi.ModTime())
 			}
+		}
+	}
+}
+
+// TestRemoveAllRacingRemovals removes a tree while other goroutines remove
+// folders inside it, as copyd's jobs do: RemoveAll of the top must not
+// report success while the top is still there. It used to, when a folder
+// inside vanished between its unlink and its open (ENOENT from below was
+// taken for "the top is gone").
+func TestRemoveAllRacingRemovals(t *testing.T) {
+	t.Parallel()
+	for round := range 60 {
+		top := filepath.Join(t.TempDir(), "top")
+		for i := range 8 {
+			for j := range 4 {
+				p := filepath.Join(top, fmt.Sprintf("d%d", i), fmt.Sprintf("e%d", j))
+				if err := os.MkdirAll(p, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(p, "f"), []byte("x"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		var wg sync.WaitGroup
+		for i := range 8 {
+			wg.Go(func() { _ = RemoveAll(filepath.Join(top, fmt.Sprintf("d%d", i))) })
+		}
+		err := RemoveAll(top)
+		wg.Wait()
+		if err != nil {
+			t.Fatalf("round %d: RemoveAll() error = %v", round, err)
+		}
+		if _, err := os.Lstat(top); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("round %d: RemoveAll() = nil but %s is still there (Lstat: %v)", round, top, err)
 		}
 	}
 }
