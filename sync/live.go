@@ -400,7 +400,13 @@ func (lp *livePair) onEvent(ev watcher.Event) {
 		}
 	case watcher.Closed:
 		lp.settle.WriterClosed(ev.Rel)
-	case watcher.Changed, watcher.Attrib:
+	case watcher.Changed:
+		if lp.holdOpen {
+			lp.settle.MaybeOpen(ev.Rel)
+		} else {
+			lp.settle.Add(ev.Rel, workPath)
+		}
+	case watcher.Attrib:
 		lp.settle.Add(ev.Rel, workPath)
 	case watcher.DirAdded:
 		lp.settle.Add(ev.Rel, workTree)

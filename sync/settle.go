@@ -161,6 +161,15 @@ func (q *settleQueue) WriterOpen(rel string) {
 	q.addWriter(rel, workPath, true, writerOpen, time.Now())
 }
 
+// MaybeOpen records that the name rel appeared (created, renamed, moved
+// in, linked): the file may be one a writer still has open (a log rotated
+// by a rename, an upload moved in, a file made with O_TMPFILE and linked,
+// whose writes make no events under its name), so probe decides once it
+// settles.
+func (q *settleQueue) MaybeOpen(rel string) {
+	q.addWriter(rel, workPath, false, writerOpen, time.Now())
+}
+
 // WriterClosed records that a writer closed the file rel (or that the
 // name went away, which ends any wait for its writer).
 func (q *settleQueue) WriterClosed(rel string) {
@@ -269,6 +278,12 @@ func (q *settleQueue) Due(now time.Time) (work []settled, full bool, next time.T
 			break
 		}
 		q.remove(it)
+		if it.open && it.kind == workPath && q.probe != nil && q.probe(it.rel) {
+			// max_delay is up and the writer still has it open: this copy
+			// is a snapshot; keep asking, so the version its writer
+			// leaves is copied too, even without a close event.
+			q.insert(&pendingPath{rel: it.rel, kind: workPath, open: true, first: now, last: now})
+		}
 		work = append(work, settled{rel: it.rel, kind: it.kind, written: it.written && it.kind == workPath, writes: it.writes, first: it.first})
 	}
 	if e := q.byLast.Front(); e != nil {

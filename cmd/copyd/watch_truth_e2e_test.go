@@ -174,3 +174,84 @@ func runProgram(t *testing.T, name string, args ...string) {
 		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
 	}
 }
+
+// TestRunWaitsForAWriterUnderANewName has a writer pause with its file
+// open after the file got its name in other ways than by being created
+// there (found by the adversarial run): renamed (a log rotated by mv),
+// moved in from outside, and made with O_TMPFILE and linked in, whose
+// later writes make no event under the name at all. The half must never
+// be under the name in the destination, and the whole must arrive.
+func TestRunWaitsForAWriterUnderANewName(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		// start writes the first half through a descriptor it returns,
+		// leaving the file under src/name.
+		start func(t *testing.T, src, outside, name string, half []byte) *os.File
+	}{
+		{"renamed while open", func(t *testing.T, src, _, name string, half []byte) *os.File {
+			f, err := os.Create(filepath.Join(src, name+".tmp-name"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.Write(half); err != nil {
+				t.Fatal(err)
+			}
+			rename(t, filepath.Join(src, name+".tmp-name"), filepath.Join(src, name))
+			return f
+		}},
+		{"moved in while open", func(t *testing.T, src, outside, name string, half []byte) *os.File {
+			f, err := os.Create(filepath.Join(outside, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.Write(half); err != nil {
+				t.Fatal(err)
+			}
+			rename(t, filepath.Join(outside, name), filepath.Join(src, name))
+			return f
+		}},
+		{"O_TMPFILE linked in", func(t *testing.T, src, _, name string, half []byte) *os.File {
+			fd, err := unix.Open(src, unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o644)
+			if err != nil {
+				t.Skipf("O_TMPFILE: %v", err)
+			}
+			f := os.NewFile(uintptr(fd), name)
+			if _, err := f.Write(half); err != nil {
+				t.Fatal(err)
+			}
+			if err := unix.Linkat(unix.AT_FDCWD, fmt.Sprintf("/proc/self/fd/%d", fd), unix.AT_FDCWD, filepath.Join(src, name), unix.AT_SYMLINK_FOLLOW); err != nil {
+				t.Fatal(err)
+			}
+			return f
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			base, src, dst := dirs(t, map[string]string{"other": "x"})
+			outside := filepath.Join(base, "outside")
+			mkdir(t, outside)
+			d := runPaths(t, src, dst)
+			d.converge(src, dst)
+			half := bytes.Repeat([]byte("first half. "), 40<<10)
+			want := append(bytes.Clone(half), bytes.Repeat([]byte("second half "), 40<<10)...)
+			f := tt.start(t, src, outside, "upload", half)
+			// Longer than settle (50 ms) many times over; the copy must wait.
+			deadline := time.Now().Add(800 * time.Millisecond)
+			for time.Now().Before(deadline) {
+				if got, err := os.ReadFile(filepath.Join(dst, "upload")); err == nil && !bytes.Equal(got, want) {
+					t.Fatalf("the destination holds %d bytes of upload while its writer still writes, want nothing yet", len(got))
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			if _, err := f.Write(want[len(half):]); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Close(); err != nil {
+				t.Fatal(err)
+			}
+			d.finish(src, dst)
+		})
+	}
+}
