@@ -1,3 +1,5 @@
+//go:build unix
+
 // Command watchbench measures copyd's watcher alone on a tree: the time
 // to watch it, the watches, memory, and how fast it reports a burst of
 // new files. It is not part of copyd; bench/watch.sh runs it, built from
