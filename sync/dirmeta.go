@@ -116,15 +116,19 @@ func (r *pairRun) setFolderMeta(h folderHandle, setMode bool, mode fs.FileMode, 
 	return nil
 }
 
+// folderModeBits are the bits of a folder's mode that its copy gets, as
+// rsync -a copies them: permissions, set-user-ID, set-group-ID, sticky.
+const folderModeBits = fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky
+
 func (r *pairRun) finishDir(d *dirMeta) error {
 	if d.holdDeletes {
 		return nil // the copy of a disk that is not mounted: left as it is
 	}
 	p := r.dstPath(d.rel)
-	mode := d.src.Mode() & (fs.ModePerm | fs.ModeSetgid | fs.ModeSticky)
+	mode := d.src.Mode() & folderModeBits
 	fresh := d.dst == nil
 	touched := fresh || d.opened || d.changed.Load() // the folder's ctime moved in this run
-	setMode := fresh || d.opened || d.dst.Mode()&(fs.ModePerm|fs.ModeSetgid|fs.ModeSticky) != mode
+	setMode := fresh || d.opened || d.dst.Mode()&folderModeBits != mode
 	uid, gid, setOwner := -1, -1, false
 	if r.owner && (fresh || !sameOwner(d.src, d.dst)) {
 		uid, gid, setOwner = owner(d.src)

@@ -239,7 +239,7 @@ func (r *pairRun) makeDir(ctx context.Context, it dirItem, meta *dirMeta) bool {
 		// and removed entries to a non-root user: give the owner rwx while
 		// copyd works in it; finishDir sets the source's mode again.
 		if !r.dryRun && it.dst.Mode().Perm()&0o700 != 0o700 {
-			if err := chmodPath(r.dstPath(it.rel), it.dst.Mode()&(fs.ModePerm|fs.ModeSetgid|fs.ModeSticky)|0o700); err == nil {
+			if err := chmodPath(r.dstPath(it.rel), it.dst.Mode()&folderModeBits|0o700); err == nil {
 				meta.opened = true
 			}
 		}

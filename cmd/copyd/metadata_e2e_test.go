@@ -408,3 +408,22 @@ func TestRunRollupBringsEveryEntryInStep(t *testing.T) {
 		})
 	}
 }
+
+// TestFolderSpecialModeBits copies folders with the set-user-ID,
+// set-group-ID and sticky bits, by copyd sync and by copyd run after a
+// chmod, as rsync -a does. The set-user-ID bit of a folder used to be
+// dropped (found by the adversarial run).
+func TestFolderSpecialModeBits(t *testing.T) {
+	t.Parallel()
+	_, src, dst := dirs(t, map[string]string{"u/f": "x", "ug/f": "x", "sticky/f": "x"})
+	for name, mode := range map[string]fs.FileMode{"u": 0o755 | fs.ModeSetuid, "ug": 0o755 | fs.ModeSetuid | fs.ModeSetgid, "sticky": 0o777 | fs.ModeSticky} {
+		chmod(t, filepath.Join(src, name), mode)
+	}
+	if r := copyd(t, "sync", src, dst); r.code != 0 {
+		t.Fatalf("copyd sync: %v", r)
+	}
+	assertTreesEqual(t, src, dst)
+	d := runPaths(t, src, dst)
+	chmod(t, filepath.Join(src, "u"), 0o750|fs.ModeSetuid|fs.ModeSticky)
+	d.finish(src, dst)
+}
