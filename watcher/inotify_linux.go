@@ -75,24 +75,9 @@ type Watcher struct {
 // that cannot be watched is logged and skipped (and reported with
 // [Degraded] when the watch limit is reached).
 func New(ctx context.Context, o Options) (*Watcher, error) {
-	if o.Notify == nil {
-		return nil, errors.New("watcher: Options.Notify is nil")
-	}
-	log := o.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	exclude := o.Exclude
-	if exclude == nil {
-		exclude = func(string, bool) bool { return false }
-	}
-	root := filepath.Clean(o.Root)
-	fi, err := os.Stat(root)
+	opt, err := o.check()
 	if err != nil {
-		return nil, fmt.Errorf("watch root: %w", err)
-	}
-	if !fi.IsDir() {
-		return nil, fmt.Errorf("watch root: %s is not a folder", root)
+		return nil, err
 	}
 	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
 	if err != nil {
@@ -102,10 +87,10 @@ func New(ctx context.Context, o Options) (*Watcher, error) {
 	w := &Watcher{
 		f:       os.NewFile(uintptr(fd), "inotify"), // non-blocking: reads park in the runtime's poller and take deadlines
 		fd:      fd,
-		root:    root,
-		exclude: exclude,
-		notify:  o.Notify,
-		log:     log,
+		root:    opt.root,
+		exclude: opt.exclude,
+		notify:  opt.notify,
+		log:     opt.log,
 		cancel:  cancel,
 		done:    make(chan struct{}),
 		folders: newFolders(),
@@ -113,18 +98,11 @@ func New(ctx context.Context, o Options) (*Watcher, error) {
 	}
 	// The root is watched by its path, following a symlink the user gave
 	// as the source (the config resolves it anyway).
-	wd, err := unix.InotifyAddWatch(fd, root, watchMask|rootMask)
+	wd, err := unix.InotifyAddWatch(fd, opt.root, watchMask|rootMask)
 	if err != nil {
 		cancel()
 		w.f.Close()
-		if errors.Is(err, unix.ENOSPC) {
-			setting, _, ok := watchLimit()
-			if !ok {
-				setting = "the watch limit"
-			}
-			return nil, fmt.Errorf("watch root %s: %w; raise %s with sysctl", root, err, setting)
-		}
-		return nil, fmt.Errorf("watch root %s: %w", root, err)
+		return nil, rootWatchError(opt.root, err)
 	}
 	w.top = w.newNode(int32(wd))
 	w.walk(ctx, w.top, w.listRoot(), false)

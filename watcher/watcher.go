@@ -1,8 +1,12 @@
 package watcher
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"syscall"
 )
 
 // Kind says what happened to an [Event]'s path and what the consumer must do.
@@ -85,4 +89,49 @@ type Options struct {
 	Notify func(Event)
 	// Log receives the watcher's logs; nil discards them.
 	Log *slog.Logger
+}
+
+// options is what New takes from Options: checked, with defaults.
+type options struct {
+	root    string
+	exclude func(rel string, isDir bool) bool
+	notify  func(Event)
+	log     *slog.Logger
+}
+
+// check returns o checked and completed: Notify is required, Log and
+// Exclude default to discarding and excluding nothing, and Root must be
+// a folder.
+func (o Options) check() (options, error) {
+	if o.Notify == nil {
+		return options{}, errors.New("watcher: Options.Notify is nil")
+	}
+	opt := options{root: filepath.Clean(o.Root), exclude: o.Exclude, notify: o.Notify, log: o.Log}
+	if opt.log == nil {
+		opt.log = slog.New(slog.DiscardHandler)
+	}
+	if opt.exclude == nil {
+		opt.exclude = func(string, bool) bool { return false }
+	}
+	fi, err := os.Stat(opt.root)
+	if err != nil {
+		return options{}, fmt.Errorf("watch root: %w", err)
+	}
+	if !fi.IsDir() {
+		return options{}, fmt.Errorf("watch root: %s is not a folder", opt.root)
+	}
+	return opt, nil
+}
+
+// rootWatchError is New's error when the kernel refuses to watch the
+// root; for the watch limit it says which setting to raise.
+func rootWatchError(root string, err error) error {
+	if errors.Is(err, syscall.ENOSPC) {
+		setting, _, ok := watchLimit()
+		if !ok {
+			setting = "the watch limit"
+		}
+		return fmt.Errorf("watch root %s: %w; raise %s with sysctl", root, err, setting)
+	}
+	return fmt.Errorf("watch root %s: %w", root, err)
 }

@@ -4,7 +4,6 @@ package watcher
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -13,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 
 	"github.com/copyd/copyd/internal/tempname"
 	"github.com/fsnotify/fsnotify"
@@ -52,24 +50,9 @@ type Watcher struct {
 // that cannot be watched is logged and skipped (and reported with
 // [Degraded] when the watch limit is reached).
 func New(ctx context.Context, o Options) (*Watcher, error) {
-	if o.Notify == nil {
-		return nil, errors.New("watcher: Options.Notify is nil")
-	}
-	log := o.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	exclude := o.Exclude
-	if exclude == nil {
-		exclude = func(string, bool) bool { return false }
-	}
-	root := filepath.Clean(o.Root)
-	fi, err := os.Stat(root)
+	opt, err := o.check()
 	if err != nil {
-		return nil, fmt.Errorf("watch root: %w", err)
-	}
-	if !fi.IsDir() {
-		return nil, fmt.Errorf("watch root: %s is not a folder", root)
+		return nil, err
 	}
 	fsw, err := fsnotify.NewWatcher()
 	if err != nil {
@@ -78,10 +61,10 @@ func New(ctx context.Context, o Options) (*Watcher, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	w := &Watcher{
 		fsw:     fsw,
-		root:    root,
-		exclude: exclude,
-		notify:  o.Notify,
-		log:     log,
+		root:    opt.root,
+		exclude: opt.exclude,
+		notify:  opt.notify,
+		log:     opt.log,
 		cancel:  cancel,
 		done:    make(chan struct{}),
 		watched: make(map[string]bool),
@@ -90,17 +73,10 @@ func New(ctx context.Context, o Options) (*Watcher, error) {
 		gone:    make(map[string]bool),
 		hook:    overflowHook{name: os.Getenv(overflowEnv)},
 	}
-	if err := fsw.Add(root); err != nil {
+	if err := fsw.Add(opt.root); err != nil {
 		cancel()
 		fsw.Close()
-		if errors.Is(err, syscall.ENOSPC) {
-			setting, _, ok := watchLimit()
-			if !ok {
-				setting = "the watch limit"
-			}
-			return nil, fmt.Errorf("watch root %s: %w; raise %s with sysctl", root, err, setting)
-		}
-		return nil, fmt.Errorf("watch root %s: %w", root, err)
+		return nil, rootWatchError(opt.root, err)
 	}
 	w.watched[""] = true
 	w.nwatch.Store(1)
