@@ -102,6 +102,32 @@ func (x *linkIndex) changed(rel string, fi fs.FileInfo, written bool) []string {
 	return others
 }
 
+// unseenNames reports whether rel is a name the index did not know before
+// now (knew false) of a file with more names than the index knows: a
+// hard link made while copyd runs (ln p q), whose other names no event
+// or scan has shown it yet.
+func (x *linkIndex) unseenNames(rel string, fi fs.FileInfo, knew bool) bool {
+	id, linked := hardLinked(fi)
+	if knew || !linked {
+		return false
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	f := x.files[id]
+	return f != nil && uint64(len(f.names)) < linkCount(fi) && !x.full
+}
+
+// knows reports whether rel is a name the index holds.
+func (x *linkIndex) knows(rel string) bool {
+	if x.names.Load() == 0 {
+		return false
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	_, ok := x.byName[rel]
+	return ok
+}
+
 // forget drops rel, a name that no longer holds a file.
 func (x *linkIndex) forget(rel string) {
 	if x.names.Load() == 0 {

@@ -1000,7 +1000,17 @@ func (lp *livePair) syncPath(ctx context.Context, rel string, written bool) (cop
 // handOnToLinks queues the other names of the source file rel, a hard
 // link, when the file changed: their copies need the change too, and the
 // watcher reported it under rel only.
+//
+// A new name of a file with names copyd has not seen (a hard link made
+// while copyd runs) has its folder scanned, which notes the names there:
+// a write through the new name then reaches the old name's copy too.
 func (lp *livePair) handOnToLinks(rel string, src fs.FileInfo, written bool) {
+	knew := lp.links.knows(rel)
+	defer func() {
+		if lp.links.unseenNames(rel, src, knew) {
+			lp.settle.Add(parentRel(rel), workFolder)
+		}
+	}()
 	for _, other := range lp.links.changed(rel, src, written) {
 		if written {
 			lp.settle.AddWritten(other)

@@ -95,6 +95,17 @@ func hardLinked(fi fs.FileInfo) (fileID, bool) {
 	return fileID{}, false
 }
 
+// linkCount returns the number of names of the file fi (1 where unknown).
+func linkCount(fi fs.FileInfo) uint64 {
+	switch st := fi.Sys().(type) {
+	case *syscall.Stat_t:
+		return uint64(st.Nlink)
+	case *unix.Stat_t:
+		return uint64(st.Nlink)
+	}
+	return 1
+}
+
 // removeFile removes the file or symlink path (not a folder).
 func removeFile(path string) error { return nofollow.RemoveFile(path) }
 

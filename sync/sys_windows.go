@@ -29,6 +29,10 @@ type fileID struct{}
 
 func hardLinked(fs.FileInfo) (fileID, bool) { return fileID{}, false }
 
+// linkCount returns the number of names of the file fi: 1 here, where
+// hard links are not followed.
+func linkCount(fs.FileInfo) uint64 { return 1 }
+
 func removeFile(path string) error { return os.Remove(path) }
 
 func sameFile(a, b fs.FileInfo) bool { return os.SameFile(a, b) }

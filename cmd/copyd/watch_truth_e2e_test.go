@@ -255,3 +255,29 @@ func TestRunWaitsForAWriterUnderANewName(t *testing.T) {
 		})
 	}
 }
+
+// TestRunHardLinkMadeWhileRunning makes a second name of a file while
+// copyd runs (ln p q) and writes through the new name: the old name's
+// copy must get the write too. It did not (found by the adversarial run):
+// copyd knew of q's other name only from scans.
+func TestRunHardLinkMadeWhileRunning(t *testing.T) {
+	t.Parallel()
+	_, src, dst := dirs(t, map[string]string{"p": "first"})
+	d := runPaths(t, src, dst)
+	d.converge(src, dst)
+	if err := os.Link(filepath.Join(src, "p"), filepath.Join(src, "q")); err != nil {
+		t.Fatal(err)
+	}
+	d.converge(src, dst)
+	f, err := os.OpenFile(filepath.Join(src, "q"), os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("written through the new name"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d.finish(src, dst)
+}
