@@ -384,13 +384,26 @@ func TestSymlinkEscapeSourceFolderSwap(t *testing.T) {
 				remove(t, link)
 				makeFiles(t, link, files, fmt.Sprintf("round %d, file %%d\n%s", round+1, payload))
 			}
-			d.waitSame(src, dst)
+			d.settleBeforeStop(src, dst)
 			d.stopOK(syscall.SIGTERM)
 			assertNoSecrets(t, dst, archive)
 			treetest.AssertTreesEqual(t, src, dst)
 			assertNoTemps(t, dst)
 		})
 	}
+}
+
+// settleBeforeStop writes a sentinel into src and waits until the daemon
+// has gone idle after it ("changes copied" is logged once no job runs)
+// and dst matches src: a copy that a retry starts after the trees first
+// match, then aborted by the stop, would otherwise touch a folder's mtime
+// after the comparison (seen once in CI).
+func (d *daemon) settleBeforeStop(src, dst string) {
+	d.t.Helper()
+	mark := d.mark()
+	write(d.t, filepath.Join(src, "sentinel"), "before the stop")
+	d.waitLog(mark, match{msg: "changes copied"})
+	d.waitSame(src, dst)
 }
 
 // TestSymlinkEscapeSyncScan runs `copyd sync` over 100 folders of 30
