@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -116,20 +117,6 @@ func New(ctx context.Context, o Options) (*Watcher, error) {
 // ReportsClose reports whether watchers report [Closed] on this system:
 // on Linux they do.
 func ReportsClose() bool { return true }
-
-// Watches returns the number of folders watched now.
-func (w *Watcher) Watches() int { return int(w.nwatch.Load()) }
-
-// Close stops the watcher and waits for its goroutine; Notify is not called
-// once it returns. It returns the error of closing the inotify instance,
-// and may be called more than once and from several goroutines.
-func (w *Watcher) Close() error {
-	w.cancel()
-	<-w.done
-	w.closeMu.Lock()
-	defer w.closeMu.Unlock()
-	return w.closeErr
-}
 
 // eventBuf holds one read: 64 KiB is ~2,000 events with short names.
 const eventBuf = 64 << 10
@@ -247,11 +234,13 @@ func (w *Watcher) handle(ctx context.Context, wd int32, mask uint32, name string
 	}
 	rel := w.relOf(n, name)
 	isDir := mask&unix.IN_ISDIR != 0
-	if drop, overflow := w.hook.filter(filepath.Join(w.root, filepath.FromSlash(rel)), mask&unix.IN_CREATE != 0, mask&unix.IN_DELETE != 0); drop {
-		if overflow {
-			w.lost(ctx, errOverflow)
+	if w.hook.name != "" {
+		if drop, overflow := w.hook.filter(filepath.Join(w.root, filepath.FromSlash(rel)), mask&unix.IN_CREATE != 0, mask&unix.IN_DELETE != 0); drop {
+			if overflow {
+				w.lost(ctx, errOverflow)
+			}
+			return
 		}
-		return
 	}
 	w.log.Debug("event", "path", rel, "mask", fmt.Sprintf("%#x", mask))
 	switch {
@@ -322,18 +311,6 @@ func (w *Watcher) flush(ctx context.Context) {
 	w.pending = w.pending[:0]
 }
 
-// send passes ev to Notify unless the watcher is stopping. Events of New's
-// own walk wait for the goroutine, which alone calls Notify.
-func (w *Watcher) send(ctx context.Context, ev Event) {
-	switch {
-	case ctx.Err() != nil:
-	case !w.running:
-		w.early = append(w.early, ev)
-	default:
-		w.notify(ev)
-	}
-}
-
 // openFolder opens the folder path for watching and listing without
 // following a symlink at any component: a folder swapped for a symlink is
 // never watched or listed through it.
@@ -346,7 +323,7 @@ func openFolder(path string) (int, error) {
 // through /proc/self/fd, so the watch is on the very folder that was
 // opened (and will be listed), not on whatever the path shows by then.
 func (w *Watcher) addWatch(fd int, path string) (int32, error) {
-	wd, err := unix.InotifyAddWatch(w.fd, "/proc/self/fd/"+itoa(fd), watchMask)
+	wd, err := unix.InotifyAddWatch(w.fd, "/proc/self/fd/"+strconv.Itoa(fd), watchMask)
 	if errors.Is(err, unix.ENOENT) && !procFD() {
 		// No /proc (a chroot): by path, not following a final symlink.
 		wd, err = unix.InotifyAddWatch(w.fd, path, watchMask|unix.IN_DONT_FOLLOW)
@@ -359,16 +336,3 @@ var procFD = sync.OnceValue(func() bool {
 	_, err := os.Stat("/proc/self/fd")
 	return err == nil
 })
-
-func itoa(n int) string {
-	var b [20]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-		if n == 0 {
-			return string(b[i:])
-		}
-	}
-}

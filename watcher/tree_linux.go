@@ -307,7 +307,6 @@ func (w *Watcher) walk(ctx context.Context, x *node, subs []string, again bool) 
 func (w *Watcher) resync(ctx context.Context) {
 	w.full = false
 	w.missing = 0
-	seen := make(map[*node]bool, len(w.wds))
 	// Detach everything below the root; the walk re-places what is there.
 	var all []*node
 	for _, n := range w.wds {
@@ -323,13 +322,8 @@ func (w *Watcher) resync(ctx context.Context) {
 	clear(w.orphans)
 	clear(w.dirty)
 	w.walk(ctx, w.top, w.listRoot(), true)
-	for _, n := range w.wds {
-		if w.attached(n) {
-			seen[n] = true
-		}
-	}
 	for _, n := range all {
-		if !seen[n] && w.wds[n.wd] == n {
+		if w.wds[n.wd] == n && !w.attached(n) {
 			w.drop(n)
 		}
 	}

@@ -1,6 +1,7 @@
 package watcher
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -134,4 +135,31 @@ func rootWatchError(root string, err error) error {
 		return fmt.Errorf("watch root %s: %w; raise %s with sysctl", root, err, setting)
 	}
 	return fmt.Errorf("watch root %s: %w", root, err)
+}
+
+// Watches returns the number of folders watched now.
+func (w *Watcher) Watches() int { return int(w.nwatch.Load()) }
+
+// Close stops the watcher and waits for its goroutine; Notify is not called
+// once it returns. It returns the error of closing the kernel watch
+// (inotify instance or fsnotify), and may be called more than once and
+// from several goroutines.
+func (w *Watcher) Close() error {
+	w.cancel()
+	<-w.done
+	w.closeMu.Lock()
+	defer w.closeMu.Unlock()
+	return w.closeErr
+}
+
+// send passes ev to Notify unless the watcher is stopping. Events of New's
+// own walk wait for the goroutine, which alone calls Notify.
+func (w *Watcher) send(ctx context.Context, ev Event) {
+	switch {
+	case ctx.Err() != nil:
+	case !w.running:
+		w.early = append(w.early, ev)
+	default:
+		w.notify(ev)
+	}
 }

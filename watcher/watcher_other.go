@@ -89,20 +89,6 @@ func New(ctx context.Context, o Options) (*Watcher, error) {
 // not with fsnotify, which does not report a writer's close.
 func ReportsClose() bool { return false }
 
-// Watches returns the number of folders watched now.
-func (w *Watcher) Watches() int { return int(w.nwatch.Load()) }
-
-// Close stops the watcher and waits for its goroutine; Notify is not called
-// once it returns. It returns the error of closing fsnotify, and may be
-// called more than once and from several goroutines.
-func (w *Watcher) Close() error {
-	w.cancel()
-	<-w.done
-	w.closeMu.Lock()
-	defer w.closeMu.Unlock()
-	return w.closeErr
-}
-
 func (w *Watcher) run(ctx context.Context) {
 	defer close(w.done)
 	defer func() {
@@ -217,17 +203,5 @@ func (w *Watcher) handle(ctx context.Context, ev fsnotify.Event) {
 			}
 			w.send(ctx, Event{Rel: rel, Kind: kind})
 		}
-	}
-}
-
-// send passes ev to Notify unless the watcher is stopping. Events of New's
-// own walk wait for the goroutine, which alone calls Notify.
-func (w *Watcher) send(ctx context.Context, ev Event) {
-	switch {
-	case ctx.Err() != nil:
-	case !w.running:
-		w.early = append(w.early, ev)
-	default:
-		w.notify(ev)
 	}
 }
