@@ -375,7 +375,7 @@ func (r *pairRun) linkOne(ctx context.Context, rel string, dst fs.FileInfo, in *
 // nil if nothing): a folder in the way needs delete or archive; an old file
 // goes to the archive when one is set.
 func (r *pairRun) writeOptions(ctx context.Context, rel string, dst fs.FileInfo, in *dirMeta) writeOptions {
-	o := writeOptions{fsync: r.pair.Fsync, owner: r.owner, setgidDir: in.setgid, fresh: dst == nil, busyWithin: r.busyWithin}
+	o := writeOptions{fsync: r.pair.Fsync, owner: r.owner, setgidDir: in.setgid, fresh: dst == nil, busyWithin: r.busyWithin, holdWriters: r.holdWriters}
 	switch {
 	case dst == nil:
 	case dst.IsDir():

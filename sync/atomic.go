@@ -37,6 +37,12 @@ type writeOptions struct {
 	// own event brings the file back once it is quiet); path jobs, which
 	// run after the settle time, and one-shot runs do not.
 	busyWithin time.Duration
+	// holdWriters, when set, refuses (errWriterOpen) a source whose ctime
+	// lies less than this long ago and that some process has open for
+	// writing (a read lease is refused): a writer that paused mid-file,
+	// met by a scan rather than by its own events. The daemon's scans set
+	// it to max_delay where the watcher reports closes (Linux).
+	holdWriters time.Duration
 	// identity, when set, receives the identities of the source as it was
 	// copied and of the file made from it, before handoff is called.
 	identity *copyIdentity

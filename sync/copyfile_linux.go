@@ -45,7 +45,13 @@ func copyFile(ctx context.Context, src, dst string, o writeOptions) (n int64, er
 	if err := unix.Fstat(sfd, &before); err != nil {
 		return 0, &fs.PathError{Op: "fstat", Path: src, Err: err}
 	}
-	if before.Mode&unix.S_IFMT != unix.S_IFREG || modifiedWithin(time.Unix(before.Mtim.Unix()), o.busyWithin) {
+	if before.Mode&unix.S_IFMT != unix.S_IFREG {
+		return 0, ErrSourceChanged
+	}
+	if modifiedWithin(time.Unix(before.Ctim.Unix()), o.holdWriters) && openForWriting(sfd) {
+		return 0, errWriterOpen
+	}
+	if modifiedWithin(time.Unix(before.Mtim.Unix()), o.busyWithin) {
 		return 0, ErrSourceChanged
 	}
 	// A new file is written as an unnamed file in the destination folder

@@ -12,6 +12,11 @@ var (
 	// ErrSourceChanged means the source file changed while it was copied;
 	// the partial copy was discarded and the file is copied again later.
 	ErrSourceChanged = errors.New("source changed while it was copied")
+	// errWriterOpen means a scan found a file that changed lately and that
+	// some process still has open for writing: the daemon leaves it to the
+	// settle queue, which copies it once its writer closes it (or at
+	// max_delay, as a snapshot).
+	errWriterOpen = errors.New("source is still open for writing")
 	// ErrSourceGone means the source entry vanished before it was copied;
 	// nothing is wrong, the work is dropped.
 	ErrSourceGone = errors.New("source vanished")
@@ -45,6 +50,7 @@ const (
 	kindRetry     errorKind = iota // transient: try again after a back-off
 	kindDrop                       // the source vanished: nothing to do
 	kindChanged                    // the source changed mid-copy: copy again soon
+	kindHeld                       // a writer still has the source open: copy once it closes it
 	kindPermanent                  // permission and the like: count, log, go on
 	kindPause                      // the destination cannot take writes: stop the pair
 )
@@ -56,6 +62,8 @@ func classify(err error) errorKind {
 		return kindDrop
 	case errors.Is(err, ErrSourceChanged):
 		return kindChanged
+	case errors.Is(err, errWriterOpen):
+		return kindHeld
 	case errors.Is(err, ErrDestinationFull), errors.Is(err, syscall.ENOSPC),
 		errors.Is(err, syscall.EDQUOT), errors.Is(err, syscall.EROFS):
 		return kindPause

@@ -790,6 +790,13 @@ func (lp *livePair) scan(ctx context.Context, rel string, recursive, sweep bool,
 		// (not recursive) come after the settle time, like path jobs.
 		r.busyWithin = lp.settleD
 	}
+	if lp.holdOpen {
+		// A writer that paused with the file open makes no events a scan
+		// could wait for: the scan asks the kernel (a read lease) about
+		// files changed within max_delay and leaves those still open to
+		// the settle queue, as if their writer had just written.
+		r.holdWriters = lp.maxDelay
+	}
 	r.queue.stop = ctx // once stopping, queued copies wait for the next start
 	src, err := lstatPath(r.srcPath(rel))
 	switch {
@@ -1076,6 +1083,9 @@ func (lp *livePair) try(ctx context.Context, r *pairRun, opName, rel string, op 
 	case kindChanged:
 		r.log.Debug("source changed while copying; copying once it settles", "path", rel)
 		lp.settle.Add(rel, workPath)
+	case kindHeld:
+		r.log.Debug("source still open for writing; copying once its writer closes it", "path", rel)
+		lp.settle.MaybeOpen(rel)
 	case kindPause:
 		r.pause(opName, rel, err)
 	default:

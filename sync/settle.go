@@ -265,11 +265,16 @@ func (q *settleQueue) Due(now time.Time) (work []settled, full bool, next time.T
 		if e := q.byLast.Front(); e != nil && !now.Before(e.Value.(*pendingPath).last.Add(q.settle)) {
 			it = e.Value.(*pendingPath)
 			if it.open && it.kind == workPath && q.probe != nil && now.Before(it.first.Add(q.maxDelay)) {
-				if q.probe(it.rel) {
+				holds, same := q.probeUnlocked(it)
+				switch {
+				case !same:
+					// changed while the lock was out: look again
+				case holds:
 					q.touch(it, now) // still being written: ask again in a settle
-					continue
+				default:
+					it.open = false // nobody writes it any more (closed unseen, truncate(2), replaced)
 				}
-				it.open = false // nobody writes it any more (closed unseen, truncate(2), replaced)
+				continue
 			}
 		} else if e := q.byFirst.Front(); e != nil && !now.Before(e.Value.(*pendingPath).first.Add(q.maxDelay)) {
 			it = e.Value.(*pendingPath)
@@ -278,11 +283,17 @@ func (q *settleQueue) Due(now time.Time) (work []settled, full bool, next time.T
 			break
 		}
 		q.remove(it)
-		if it.open && it.kind == workPath && q.probe != nil && q.probe(it.rel) {
-			// max_delay is up and the writer still has it open: this copy
-			// is a snapshot; keep asking, so the version its writer
-			// leaves is copied too, even without a close event.
-			q.insert(&pendingPath{rel: it.rel, kind: workPath, open: true, first: now, last: now})
+		if it.open && it.kind == workPath && q.probe != nil {
+			if holds, _ := q.probeUnlocked(it); holds && !q.full {
+				// max_delay is up and the writer still has it open: this
+				// copy is a snapshot; keep asking, so the version its
+				// writer leaves is copied too, even without a close event.
+				if again, ok := q.items[it.rel]; ok {
+					again.open = again.open || again.kind == workPath // an event came meanwhile
+				} else {
+					q.insert(&pendingPath{rel: it.rel, kind: workPath, open: true, first: now, last: now})
+				}
+			}
 		}
 		work = append(work, settled{rel: it.rel, kind: it.kind, written: it.written && it.kind == workPath, writes: it.writes, first: it.first})
 	}
@@ -295,6 +306,20 @@ func (q *settleQueue) Due(now time.Time) (work []settled, full bool, next time.T
 		}
 	}
 	return work, full, next
+}
+
+// probeUnlocked asks probe whether it's file is open for writing with
+// q.mu let go meanwhile (the probe opens the file: the watcher's Add must
+// not wait for that). same reports whether it is still the entry pending
+// for its path, unchanged in kind and writer state; q.mu is held again on
+// return.
+func (q *settleQueue) probeUnlocked(it *pendingPath) (holds, same bool) {
+	rel, kind, open, last := it.rel, it.kind, it.open, it.last
+	q.mu.Unlock()
+	holds = q.probe(rel)
+	q.mu.Lock()
+	now, ok := q.items[rel]
+	return holds, ok && now == it && it.kind == kind && it.open == open && it.last.Equal(last)
 }
 
 // Len returns the number of pending entries.

@@ -300,3 +300,40 @@ func TestSettleQueueRollUpKeepsWrites(t *testing.T) {
 		})
 	}
 }
+
+// TestSettleQueueProbeDoesNotBlockAdd checks that the watcher's Add never
+// waits for a writer probe: the probe opens a file, which may be slow (a
+// busy disk, FUSE), and the watcher must keep reading events meanwhile.
+// Both probes of Due run: before max_delay and at it.
+func TestSettleQueueProbeDoesNotBlockAdd(t *testing.T) {
+	t.Parallel()
+	const settle, maxDelay = 250 * time.Millisecond, 2 * time.Second
+	t0 := time.Date(2026, 12, 7, 8, 0, 0, 0, time.UTC)
+	for _, ms := range []int{300, 2100} {
+		t.Run(fmt.Sprintf("due at +%dms", ms), func(t *testing.T) {
+			t.Parallel()
+			q := newSettleQueue(settle, maxDelay)
+			now := t0.Add(time.Duration(ms) * time.Millisecond)
+			probed := 0
+			q.probe = func(string) bool {
+				probed++
+				added := make(chan struct{})
+				go func() { q.addAt("other", workPath, false, now); close(added) }()
+				select {
+				case <-added:
+				case <-time.After(5 * time.Second):
+					t.Fatal("Add waited for the writer probe")
+				}
+				return true
+			}
+			q.addWriter("f", workPath, true, writerOpen, t0)
+			q.Due(now)
+			if probed == 0 {
+				t.Fatal("the probe never ran")
+			}
+			if q.Len() != 2 {
+				t.Errorf("pending after Due: %d, want f (still open) and other", q.Len())
+			}
+		})
+	}
+}

@@ -82,6 +82,8 @@ func (k errorKind) String() string {
 		return "vanished"
 	case kindChanged:
 		return "changed"
+	case kindHeld:
+		return "held"
 	case kindPermanent:
 		return "permission"
 	case kindPause:

@@ -20,7 +20,14 @@ func writerHolds(path string) bool {
 		return false
 	}
 	defer unix.Close(fd)
-	_, err = unix.FcntlInt(uintptr(fd), unix.F_SETLEASE, unix.F_RDLCK)
+	return openForWriting(fd)
+}
+
+// openForWriting reports whether some process other than the caller has
+// the file open for writing, asked through fd (open read-only) the way
+// writerHolds asks.
+func openForWriting(fd int) bool {
+	_, err := unix.FcntlInt(uintptr(fd), unix.F_SETLEASE, unix.F_RDLCK)
 	if err == nil {
 		_, _ = unix.FcntlInt(uintptr(fd), unix.F_SETLEASE, unix.F_UNLCK)
 		return false

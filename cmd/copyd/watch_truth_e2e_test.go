@@ -132,6 +132,103 @@ func TestRunWaitsForTheWriter(t *testing.T) {
 	d.finish(src, dst)
 }
 
+// TestRunScanWaitsForTheWriter puts a file whose writer paused with it
+// open in the way of a scan rather than of its own events: copyd starts
+// while the file is half written, or the folder holding it is moved into
+// the source. The scan must leave it to its writer's close (the pause is
+// far longer than settle), not copy the half under its final name.
+func TestRunScanWaitsForTheWriter(t *testing.T) {
+	t.Parallel()
+	half := bytes.Repeat([]byte("0123456789abcdef"), 64<<10) // 1 MiB
+	rest := bytes.Repeat([]byte("fedcba9876543210"), 64<<10)
+	want := append(bytes.Clone(half), rest...)
+	tests := []struct {
+		name string
+		file string // the written file, relative to the source
+		// begin opens the file and writes half of it; then starts copyd
+		// or moves the file's folder in. It returns the running daemon.
+		begin func(t *testing.T, base, src, dst string) (*os.File, *daemon)
+	}{
+		{"at start", "video.mp4", func(t *testing.T, base, src, dst string) (*os.File, *daemon) {
+			f := createWith(t, filepath.Join(src, "video.mp4"), half)
+			time.Sleep(200 * time.Millisecond) // older than settle: the scan's busy check lets it through
+			return f, runPaths(t, src, dst)
+		}},
+		{"folder moved in", "upload/video.mp4", func(t *testing.T, base, src, dst string) (*os.File, *daemon) {
+			d := runPaths(t, src, dst)
+			d.converge(src, dst)
+			mkdir(t, filepath.Join(base, "upload"))
+			f := createWith(t, filepath.Join(base, "upload", "video.mp4"), half)
+			time.Sleep(200 * time.Millisecond)
+			if err := os.Rename(filepath.Join(base, "upload"), filepath.Join(src, "upload")); err != nil {
+				t.Fatal(err)
+			}
+			return f, d
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			base, src, dst := dirs(t, map[string]string{"other": "x"})
+			partial := watchForPartial(filepath.Join(dst, filepath.FromSlash(tt.file)), want)
+			f, d := tt.begin(t, base, src, dst)
+			time.Sleep(800 * time.Millisecond) // the writer's pause (settle is 50 ms)
+			if _, err := f.Write(rest); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Close(); err != nil {
+				t.Fatal(err)
+			}
+			d.converge(src, dst)
+			if seen := partial(); len(seen) > 0 {
+				t.Errorf("the destination held an incomplete %s under its name: %v", tt.file, seen[0])
+			}
+			d.finish(src, dst)
+		})
+	}
+}
+
+// createWith creates path, writes data and leaves it open, as a writer
+// in the middle of its file does.
+func createWith(t *testing.T, path string, data []byte) *os.File {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	if _, err := f.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// watchForPartial reads path every 2 ms until the returned function is
+// called, which returns what it saw there that was not want.
+func watchForPartial(path string, want []byte) func() []string {
+	stop := make(chan struct{})
+	var seen []string
+	var mon sync.WaitGroup
+	mon.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if got, err := os.ReadFile(path); err == nil && !bytes.Equal(got, want) {
+				seen = append(seen, fmt.Sprintf("%d bytes", len(got)))
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	})
+	return func() []string {
+		close(stop)
+		mon.Wait()
+		return seen
+	}
+}
+
 // TestRunMmapWrite changes a file through a shared mapping, as LMDB and
 // SQLite's -shm do: no write event, only the close. The change must
 // arrive without a rescan.
