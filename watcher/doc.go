@@ -43,12 +43,21 @@
 //     /proc/self/fd): a folder swapped for a symlink is never watched or
 //     listed through the link.
 //
+// Mounts make no inotify event: a disk mounted on a watched folder hides
+// the folder the watch is on. The Linux backend polls /proc/self/mountinfo
+// (POLLPRI on a change of the mount table; one goroutine for the process)
+// and lists again the parent of each mount point below the root that came
+// or went, which watches what the path shows now and reports it with
+// [DirAdded] (mounts_linux.go).
+//
 // fanotify (FAN_RENAME, Linux 5.17) would report renames with both names,
 // but needs CAP_SYS_ADMIN for the filesystem marks that make it recursive,
-// and copyd also runs as a user. A lease probe (F_SETLEASE) could tell
-// whether a file is open for writing, but only to its owner, and it
-// breaks other programs' leases. BENCHMARKS.md has the measurements
-// against the fsnotify watcher (time to watch, memory, events per second).
+// and copyd also runs as a user. A lease probe (F_SETLEASE) tells whether a
+// file is open for writing, but only to its owner (or root) and only when
+// asked: the daemon uses it besides the close events, for names that
+// appear without a write (renamed or linked in) and for files a scan meets,
+// not instead of them. BENCHMARKS.md has the measurements against the
+// fsnotify watcher (time to watch, memory, events per second).
 //
 // # Back-pressure
 //

@@ -58,6 +58,8 @@ type Watcher struct {
 	closeMu sync.Mutex
 	nwatch  atomic.Int64
 
+	mountsChanged atomic.Bool // the mount table changed: see checkMounts
+
 	// Owned by the goroutine (and by New before it starts).
 	folders
 	missing  int  // folders that could not be watched for lack of watches
@@ -67,6 +69,7 @@ type Watcher struct {
 	early    []Event
 	hook     overflowHook
 	closeErr error
+	mounts   map[string]int // mount points below the root by mount ID, at the last look
 }
 
 // New watches o.Root and every folder below it that o.Exclude does not
@@ -97,10 +100,15 @@ func New(ctx context.Context, o Options) (*Watcher, error) {
 		folders: newFolders(),
 		hook:    overflowHook{name: os.Getenv(overflowEnv)},
 	}
+	// Mounts are looked at before the walk: one made in between is then
+	// seen twice, never missed.
+	watchMounts(w)
+	w.mounts = mountsBelow(opt.root)
 	// The root is watched by its path, following a symlink the user gave
 	// as the source (the config resolves it anyway).
 	wd, err := unix.InotifyAddWatch(fd, opt.root, watchMask|rootMask)
 	if err != nil {
+		unwatchMounts(w)
 		cancel()
 		w.f.Close()
 		return nil, rootWatchError(opt.root, err)
@@ -124,6 +132,7 @@ const eventBuf = 64 << 10
 func (w *Watcher) run(ctx context.Context) {
 	defer close(w.done)
 	defer func() {
+		unwatchMounts(w)
 		w.stop()
 		err := w.f.Close()
 		w.closeMu.Lock()
@@ -147,6 +156,13 @@ func (w *Watcher) run(ctx context.Context) {
 		// after it and ends the read.
 		if ctx.Err() != nil {
 			return
+		}
+		if w.mountsChanged.Swap(false) {
+			// After the deadline is set, for the same reason.
+			w.checkMounts()
+			w.reconcile(ctx)
+			w.flush(ctx)
+			continue
 		}
 		n, err := w.f.Read(buf)
 		switch {

@@ -16,7 +16,7 @@ import (
 // another disk (src/media); with delete, the disk unmounted (unplugged, or
 // not yet mounted after a reboot) must wipe nothing of its backup — while
 // copyd is stopped (the next sync, the next daemon start) and while the
-// daemon runs (its rescan). The root brake does not cover it: the source
+// daemon runs (the watcher polls the mount table). The root brake does not cover it: the source
 // root has files. Once the disk is back its files are mirrored again.
 func TestInnerMountUnmounted(t *testing.T) {
 	requireRoot(t, "mounting a tmpfs inside the source")
@@ -41,9 +41,10 @@ func TestInnerMountUnmounted(t *testing.T) {
 			syncOK(t, src, dst)
 			before := listDst(t, dst)
 			unmount()
-			// A mount makes no event in the folder mounted on: the disk's
-			// files come back with a rescan.
-			d := runPaths(t, src, dst, "--delete", "--rescan", "1s")
+			// A mount makes no inotify event; the watcher polls the mount
+			// table, so the disk's files come back without a rescan (an
+			// hour away).
+			d := runPaths(t, src, dst, "--delete")
 			d.waitWatching("src")
 			d.waitLog(0, match{text: []string{"deleting nothing in this folder"}})
 			treetest.AssertUnchanged(t, before, dst)
@@ -52,7 +53,7 @@ func TestInnerMountUnmounted(t *testing.T) {
 			d.stopOK(os.Interrupt)
 		}},
 		{"daemon running", func(t *testing.T, src, dst string, unmount, remount func()) {
-			d := runPaths(t, src, dst, "--delete", "--rescan", "1s")
+			d := runPaths(t, src, dst, "--delete")
 			d.converge(src, dst)
 			before := listDst(t, dst)
 			since := d.mark()
