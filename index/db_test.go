@@ -133,6 +133,13 @@ func TestWritesReadBack(t *testing.T) {
 	if len(f) != 1 || f[0].Path != "x" || f[0].Err != "still denied" || !f[0].Since.Equal(t0) || f[0].Attempts != 2 {
 		t.Errorf("Failures() = %+v, want x since %v, 2 attempts", f, t0)
 	}
+	db.Unfinished("d/e")
+	db.Unfinished("")
+	db.Unfinished("d/e") // once is enough
+	db.Flush(t.Context())
+	if got := db.UnfinishedFolders(t.Context()); !slices.Equal(got, []string{"", "d/e"}) {
+		t.Errorf("UnfinishedFolders() = %q, want the root and d/e", got)
+	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -144,6 +151,14 @@ func TestWritesReadBack(t *testing.T) {
 	}
 	if _, ok := db2.Get(t.Context(), "dx/f"); !ok {
 		t.Error("record lost across Close and Open")
+	}
+	if got := db2.UnfinishedFolders(t.Context()); len(got) != 2 {
+		t.Errorf("UnfinishedFolders() after reopening = %q, want 2 folders", got)
+	}
+	db2.FinishedAll()
+	db2.Flush(t.Context())
+	if got := db2.UnfinishedFolders(t.Context()); len(got) != 0 {
+		t.Errorf("UnfinishedFolders() after FinishedAll = %q, want none", got)
 	}
 }
 

@@ -9,7 +9,7 @@ import (
 
 // readStmts are the prepared queries of the read connections.
 type readStmts struct {
-	dir, get, failures *sql.Stmt
+	dir, get, failures, unfinished *sql.Stmt
 }
 
 func (s *readStmts) prepare(db *sql.DB) error {
@@ -25,11 +25,12 @@ func (s *readStmts) prepare(db *sql.DB) error {
 	s.dir = prep(`SELECT e.name, e.rec FROM entries e JOIN dirs d ON e.dir = d.id WHERE d.path = ?`)
 	s.get = prep(`SELECT e.rec FROM entries e JOIN dirs d ON e.dir = d.id WHERE d.path = ? AND e.name = ?`)
 	s.failures = prep(`SELECT path, op, err, since, last, attempts FROM failures ORDER BY since`)
+	s.unfinished = prep(`SELECT path FROM pending WHERE kind = 1 ORDER BY path`)
 	return err
 }
 
 func (s *readStmts) close() {
-	for _, st := range []*sql.Stmt{s.dir, s.get, s.failures} {
+	for _, st := range []*sql.Stmt{s.dir, s.get, s.failures, s.unfinished} {
 		if st != nil {
 			st.Close()
 		}
@@ -168,6 +169,32 @@ func (db *DB) Failures(ctx context.Context) []Failure {
 		}
 		f.Path, f.Since, f.Last = string(p), time.Unix(0, since), time.Unix(0, last)
 		out = append(out, f)
+	}
+	db.noteErr(rows.Err())
+	return out
+}
+
+// UnfinishedFolders returns the folders noted with [DB.Unfinished] and not
+// forgotten since ([DB.FinishedAll]): after a crash, where changes were
+// waiting to be copied. Sorted, so a folder comes before those below it.
+func (db *DB) UnfinishedFolders(ctx context.Context) []string {
+	if db.broken.Load() {
+		return nil
+	}
+	rows, err := db.reads.unfinished.QueryContext(ctxOrBackground(ctx))
+	if err != nil {
+		db.noteErr(err)
+		return nil
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var p []byte
+		if err := rows.Scan(&p); err != nil {
+			db.noteErr(err)
+			return nil
+		}
+		out = append(out, string(p))
 	}
 	db.noteErr(rows.Err())
 	return out

@@ -17,6 +17,8 @@ const (
 	opFail
 	opSucceeded
 	opBarrier
+	opUnfinished  // a folder has changes not yet copied
+	opFinishedAll // every noted folder is done
 )
 
 // op is one write waiting for the writer.
@@ -52,6 +54,15 @@ func (db *DB) Fail(rel, opName, errText string, at time.Time) {
 
 // Succeeded forgets the failures of rel.
 func (db *DB) Succeeded(rel string) { db.send(op{kind: opSucceeded, rel: rel}) }
+
+// Unfinished records that the folder rel has changes copyd has not
+// copied yet, so that a start after a crash looks at it first (see
+// [DB.Unfinished]).
+func (db *DB) Unfinished(rel string) { db.send(op{kind: opUnfinished, rel: rel}) }
+
+// FinishedAll forgets every folder noted with Unfinished: all their
+// changes are copied.
+func (db *DB) FinishedAll() { db.send(op{kind: opFinishedAll}) }
 
 // Flush returns once every write made before it is committed, or ctx ends.
 func (db *DB) Flush(ctx context.Context) {
@@ -164,6 +175,7 @@ type batchWriter struct {
 
 	put, del, dirID, newDir, getRec, fail, unfail *sql.Stmt
 	delTree, delDirs, moveDirs                    *sql.Stmt
+	unfinished, finishedAll                       *sql.Stmt
 }
 
 func (w *batchWriter) prepare(ctx context.Context) error {
@@ -179,6 +191,8 @@ func (w *batchWriter) prepare(ctx context.Context) error {
 		{&w.fail, `INSERT INTO failures (path, op, err, since, last, attempts) VALUES (?, ?, ?, ?, ?, 1)
 			ON CONFLICT (path) DO UPDATE SET op = excluded.op, err = excluded.err, last = excluded.last, attempts = attempts + 1`},
 		{&w.unfail, `DELETE FROM failures WHERE path = ?`},
+		{&w.unfinished, `INSERT OR IGNORE INTO pending (path, kind) VALUES (?, 1)`},
+		{&w.finishedAll, `DELETE FROM pending`},
 		// Folders below a path: "p/" <= path < "p0" ('0' follows '/').
 		{&w.delTree, `DELETE FROM entries WHERE dir IN (SELECT id FROM dirs WHERE path = ? OR (path >= ? AND path < ?))`},
 		{&w.delDirs, `DELETE FROM dirs WHERE path = ? OR (path >= ? AND path < ?)`},
@@ -197,7 +211,7 @@ func (w *batchWriter) close() {
 	for _, st := range w.multi {
 		st.Close()
 	}
-	for _, st := range []*sql.Stmt{w.put, w.del, w.dirID, w.newDir, w.getRec, w.fail, w.unfail, w.delTree, w.delDirs, w.moveDirs} {
+	for _, st := range []*sql.Stmt{w.put, w.del, w.dirID, w.newDir, w.getRec, w.fail, w.unfail, w.delTree, w.delDirs, w.moveDirs, w.unfinished, w.finishedAll} {
 		if st != nil {
 			st.Close()
 		}
@@ -314,6 +328,12 @@ func (w *batchWriter) apply(ctx context.Context, o op) error {
 		return err
 	case opSucceeded:
 		_, err := w.unfail.ExecContext(ctx, []byte(o.rel))
+		return err
+	case opUnfinished:
+		_, err := w.unfinished.ExecContext(ctx, []byte(o.rel))
+		return err
+	case opFinishedAll:
+		_, err := w.finishedAll.ExecContext(ctx)
 		return err
 	}
 	return nil

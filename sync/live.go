@@ -99,6 +99,13 @@ type livePair struct {
 
 	roomDeleted atomic.Int64 // what the pause's room pass deleted (see startRoom)
 
+	// Folders with changes not copied yet, as noted in the index (see
+	// noteUnfinished); unfinMu is held around each note and the settle
+	// queue's Add that goes with it, and around forgetting them.
+	unfinMu    sync.Mutex
+	unfinished map[string]bool
+	notes      atomic.Pointer[index.DB] // the index to note them in; nil: none
+
 	// Set by serve before any job runs, read by jobs.
 	settle *settleQueue
 	queue  *Queue
@@ -217,6 +224,9 @@ func (lp *livePair) serve(ctx context.Context, ready func()) {
 	lp.degraded.Store(false)
 	lp.paused.Store(nil)
 	lp.settle = newSettleQueue(lp.settleD, lp.maxDelay)
+	lp.unfinMu.Lock()
+	lp.unfinished = make(map[string]bool)
+	lp.unfinMu.Unlock()
 	lp.holdOpen = watcher.ReportsClose()
 	if lp.holdOpen {
 		src := lp.pair.Source
@@ -288,7 +298,9 @@ func (lp *livePair) serve(ctx context.Context, ready func()) {
 			lp.idx = idx
 			lp.mu.Unlock()
 			lp.base.idx = idx
+			lp.notes.Store(idx)
 			defer func() {
+				lp.notes.Store(nil)
 				lp.mu.Lock()
 				lp.idx = nil
 				lp.mu.Unlock()
@@ -317,6 +329,9 @@ func (lp *livePair) serve(ctx context.Context, ready func()) {
 	ready()
 	start := time.Now()
 	if !lp.isPaused() {
+		lp.scanUnfinished(ctx)
+	}
+	if !lp.isPaused() {
 		if err := lp.initialPass(ctx); err != nil {
 			return
 		}
@@ -324,6 +339,9 @@ func (lp *livePair) serve(ctx context.Context, ready func()) {
 	lp.mu.Lock()
 	lp.preFailed = nil // from here on every failed attempt counts
 	lp.mu.Unlock()
+	if !lp.isPaused() {
+		lp.finishedAll() // unless changes came during the pass: then once they are copied
+	}
 	if ctx.Err() != nil {
 		return
 	}
@@ -382,6 +400,16 @@ func (lp *livePair) isPaused() bool { return lp.paused.Load() != nil }
 
 // onEvent files a watcher event in the settle queue; it never blocks.
 func (lp *livePair) onEvent(ev watcher.Event) {
+	lp.unfinMu.Lock()
+	defer lp.unfinMu.Unlock()
+	switch ev.Kind {
+	case watcher.Removed, watcher.Written, watcher.Changed, watcher.Attrib:
+		if ev.Rel != "" {
+			lp.noteUnfinished(parentRel(ev.Rel))
+		}
+	case watcher.DirAdded:
+		lp.noteUnfinished(ev.Rel)
+	}
 	switch ev.Kind {
 	case watcher.Removed:
 		if ev.Rel == "" {
@@ -574,9 +602,82 @@ func (lp *livePair) loop(ctx context.Context, w *watcher.Watcher, root fs.FileIn
 		if w != nil {
 			lp.watches.Store(int64(w.Watches()))
 		}
-		lp.stats.queued.Store(int64(lp.settle.Len() + lp.running + len(lp.scans) + len(lp.held)))
+		queued := lp.settle.Len() + lp.running + len(lp.scans) + len(lp.held)
+		lp.stats.queued.Store(int64(queued))
+		if queued == 0 {
+			lp.finishedAll()
+		}
 		if !next.IsZero() {
 			timer.Reset(max(time.Until(next), 0))
+		}
+	}
+}
+
+// noteUnfinished records in the index, once until the pair is idle
+// again, that the folder dir has changes waiting to be copied: a start
+// after a crash or a reboot scans those folders first, before its full
+// pass (which would find the changes too, but may take minutes on a big
+// tree). The caller holds unfinMu.
+func (lp *livePair) noteUnfinished(dir string) {
+	if lp.unfinished[dir] {
+		return
+	}
+	if idx := lp.notes.Load(); idx != nil {
+		lp.unfinished[dir] = true
+		idx.Unfinished(dir)
+	}
+}
+
+// finishedAll forgets the noted folders once nothing is pending, queued
+// or running: their changes are all copied (or failing, which the index
+// keeps apart).
+func (lp *livePair) finishedAll() {
+	lp.unfinMu.Lock()
+	defer lp.unfinMu.Unlock()
+	if len(lp.unfinished) == 0 || lp.settle.Len() > 0 {
+		return
+	}
+	clear(lp.unfinished)
+	if idx := lp.notes.Load(); idx != nil {
+		idx.FinishedAll()
+	}
+}
+
+// maxUnfinishedFirst bounds the folders a start scans before its full
+// pass: past it, a burst was under way, and the full pass finds it all
+// once, not twice.
+const maxUnfinishedFirst = 1000
+
+// scanUnfinished scans, before the full pass, the folders that had
+// changes waiting when copyd last stopped without finishing them.
+func (lp *livePair) scanUnfinished(ctx context.Context) {
+	idx := lp.notes.Load()
+	if idx == nil {
+		return
+	}
+	dirs := idx.UnfinishedFolders(ctx)
+	if len(dirs) == 0 {
+		return
+	}
+	lp.unfinMu.Lock()
+	for _, d := range dirs {
+		lp.unfinished[d] = true // forgotten once the pair is idle
+	}
+	lp.unfinMu.Unlock()
+	if len(dirs) > maxUnfinishedFirst {
+		lp.log.Info("changes were waiting in many folders when copyd stopped; the full pass brings them", "folders", len(dirs))
+		return
+	}
+	lp.log.Info("scanning first the folders whose changes were not copied before copyd stopped", "folders", len(dirs))
+	for _, d := range dirs {
+		if ctx.Err() != nil || lp.isPaused() {
+			return
+		}
+		if d != "" && lp.excl.excluded(d, true) {
+			continue
+		}
+		if err := lp.scan(ctx, d, false, false, nil); err != nil {
+			return
 		}
 	}
 }

@@ -1125,3 +1125,44 @@ func TestIndexDestinationFolderChanged(t *testing.T) {
 		})
 	}
 }
+
+// TestIndexUnfinishedFoldersFirst kills copyd while a change waits in the
+// settle queue: the next start scans that change's folder before its full
+// pass (on a big tree the full pass takes minutes), and once the pair has
+// been idle the folder is forgotten, so the start after that has nothing
+// to scan first.
+func TestIndexUnfinishedFoldersFirst(t *testing.T) {
+	t.Parallel()
+	_, src, dst := dirs(t, map[string]string{"a/one.txt": "1", "b/two.txt": "2", "c/three.txt": "3"})
+	start := func(settle string) *daemon {
+		t.Helper()
+		d := startRun(t, nil, "--log-format", "json", "--log-level", "debug", "--settle", settle, "--max-delay", settle, src, dst)
+		d.waitWatching("src")
+		return d
+	}
+	d := start("50ms")
+	d.finish(src, dst)
+	d = start("1h") // the change below stays pending until the kill
+	write(t, filepath.Join(src, "b", "new.txt"), "written just before the crash")
+	time.Sleep(time.Second) // the index commits its writes within 100 ms
+	d.crash()
+
+	d = start("50ms")
+	d.waitLog(0, match{level: "INFO", msg: "scanning first the folders whose changes were not copied before copyd stopped",
+		attrs: map[string]string{"folders": "1"}})
+	lines := d.log.lines()
+	copied := slices.IndexFunc(lines, match{msg: "copied", attrs: map[string]string{"path": "b/new.txt"}}.ok)
+	pass := slices.IndexFunc(lines, match{msg: "initial copy started"}.ok)
+	if copied < 0 || pass < 0 || copied > pass {
+		t.Errorf("b/new.txt copied at log line %d, the full pass started at line %d: want the copy first", copied, pass)
+	}
+	d.converge(src, dst)
+	time.Sleep(500 * time.Millisecond) // idle: the loop forgets the folder
+	d.finish(src, dst)
+
+	d = start("50ms")
+	if slices.ContainsFunc(d.log.lines(), match{msg: "scanning first the folders whose changes were not copied before copyd stopped"}.ok) {
+		t.Errorf("the start after an idle stop scans folders first again:\n%s", d.log)
+	}
+	d.finish(src, dst)
+}
