@@ -383,10 +383,11 @@ func testMetadata(t *testing.T, d dest.Destination) {
 		t.Errorf("SetMeta changed the content to %q", got)
 	}
 	future := time.Date(2300, 1, 1, 0, 0, 0, 5, time.UTC) // past what int64 nanoseconds hold
-	if err := d.SetMeta(t.Context(), "f", meta(0o600, future)); err != nil {
+	if err := d.SetMeta(t.Context(), "f", meta(0o600, future)); errors.Is(err, dest.ErrUnsupported) {
+		t.Logf("%s does not keep a time after 2262: %v", d, err)
+	} else if err != nil {
 		t.Fatalf("SetMeta(2300-01-01) error = %v", err)
-	}
-	if e := stat(t, d, "f"); !sameTime(d, e.ModTime, future) {
+	} else if e := stat(t, d, "f"); !sameTime(d, e.ModTime, future) {
 		t.Errorf("ModTime after SetMeta(2300) = %v, want %v", e.ModTime, future)
 	}
 	if d.Features().Folders {
