@@ -138,6 +138,13 @@ func TestParseBad(t *testing.T) {
 		{"tilde path", []string{"src/"}, "pairs:\n  - source: $T/src\n    destination: ~/backup\n",
 			"config.yaml:3: pairs[0].destination: ~/backup starts with ~, which copyd does not expand; write the full path", ErrBadValue},
 
+		{"scp-style destination", []string{"src/"}, "pairs:\n  - source: $T/src\n    destination: user@nas:/backup\n",
+			`config.yaml:3: pairs[0].destination: "user@nas:/backup" looks like scp's host:path, which copyd does not take as a remote: write sftp://user@nas/backup (or ./user@nas:/backup for a local folder whose name has a colon)`, ErrBadValue},
+		{"unknown scheme", []string{"src/"}, "pairs:\n  - source: $T/src\n    destination: ftp://nas/backup\n",
+			`config.yaml:3: pairs[0].destination: "ftp://nas/backup": unknown destination scheme "ftp": use a local folder, s3://bucket/prefix or sftp://user@host/path`, ErrBadValue},
+		{"remote destination", []string{"src/"}, "pairs:\n  - source: $T/src\n    destination: s3://bucket/x\n",
+			"config.yaml:3: pairs[0].destination: s3://bucket/x is a remote destination, which this build of copyd does not write to yet; give a local folder (a mounted NAS share works)", ErrBadValue},
+
 		// Folders.
 		{"source missing", nil, "pairs:\n  - source: $T/nope\n    destination: $T/dst\n",
 			"config.yaml:2: pairs[0].source: $T/nope does not exist; check the path or create the folder", ErrSourceMissing},

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"github.com/copyd/copyd/dest"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -59,7 +60,7 @@ func checkPair(p *Pair, i int, r *report) resolved {
 	if usablePath(p.Source, srcKey, "the folder to copy", r) {
 		rs.src = checkSource(p, srcKey, r)
 	}
-	if usablePath(p.Destination, dstKey, "the folder to copy into", r) {
+	if usablePath(p.Destination, dstKey, "the folder to copy into", r) && localDestination(p.Destination, dstKey, r) {
 		rs.dst = resolveExisting(p.Destination)
 		checkWritable(p.Destination, dstKey, r)
 	}
@@ -80,6 +81,23 @@ func checkPair(p *Pair, i int, r *report) resolved {
 		r.add(dstKey, ErrSourceInsideDest, "%s contains source %s; choose a destination outside the source", dst, rs.src)
 	}
 	return rs
+}
+
+// localDestination reports whether p names a local folder; an scp-style
+// host:path, an unknown scheme or a remote destination (which this build
+// does not write to yet) is reported instead of becoming a local folder of
+// that name.
+func localDestination(p, key string, r *report) bool {
+	loc, err := dest.Parse(p)
+	switch {
+	case err != nil:
+		r.add(key, ErrBadValue, "%s", err.Error())
+		return false
+	case loc.Remote():
+		r.add(key, ErrBadValue, "%s is a remote destination, which this build of copyd does not write to yet; give a local folder (a mounted NAS share works)", p)
+		return false
+	}
+	return true
 }
 
 // usablePath reports a missing path or one starting with ~.

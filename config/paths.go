@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"github.com/copyd/copyd/dest"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -16,7 +17,9 @@ func absPaths(c *Config, base string) {
 	for i := range c.Pairs {
 		p := &c.Pairs[i]
 		p.Source = absPath(base, p.Source)
-		p.Destination = absPath(base, p.Destination)
+		if loc, err := dest.Parse(p.Destination); err == nil && !loc.Remote() {
+			p.Destination = absPath(base, p.Destination) // else left as written, for checkPair to report
+		}
 		p.Archive = absPath(base, p.Archive)
 	}
 }

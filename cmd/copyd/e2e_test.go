@@ -190,10 +190,20 @@ func TestSyncUsageErrors(t *testing.T) {
 		{"missing source", []string{"sync", filepath.Join(src, "nope"), src + "2"}, 2, "does not exist"},
 		{"destination inside source", []string{"sync", src, filepath.Join(src, "backup")}, 2, "inside"},
 		{"missing config file", []string{"sync", "-c", filepath.Join(src, "none.yaml")}, 2, "none.yaml"},
+		{"scp-style destination", []string{"sync", src, "user@nas:/backup"}, 2, "looks like scp's host:path, which copyd does not take as a remote: write sftp://user@nas/backup"},
+		{"unknown scheme", []string{"sync", src, "ftp://nas/backup"}, 2, `unknown destination scheme "ftp"`},
+		{"s3 destination", []string{"sync", src, "s3://bucket/x"}, 2, "s3://bucket/x is a remote destination, which this build of copyd does not write to yet"},
 		{"help", []string{"help"}, 0, ""},
 		{"sync help", []string{"sync", "-h"}, 0, ""},
 	}
 	checkExits(t, tests)
+	// Refused, not made: these used to become local folders here.
+	for _, p := range []string{"user@nas:", "ftp:", "s3:"} {
+		if _, err := os.Lstat(p); err == nil {
+			os.RemoveAll(p)
+			t.Errorf("copyd made a local folder %q for a remote-looking destination", p)
+		}
+	}
 }
 
 func TestSyncDryRunChangesNothing(t *testing.T) {
