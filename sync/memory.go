@@ -19,6 +19,23 @@ import (
 // Timestamps advance by the kernel's tick (1–10 ms); the margin is wide.
 const racyWindow = 100 * time.Millisecond
 
+// coarseWindow replaces racyWindow for a timestamp with no nanoseconds:
+// filesystems that keep whole seconds (ext2/ext3, ext4 with 128-byte
+// inodes, HFS+, many NFS servers) or two (FAT) give every change within
+// that second the same ctime, so a record is proof only once the whole
+// tick has passed. On a nanosecond filesystem one change in a billion
+// lands on a whole second and is compared once more: harmless.
+const coarseWindow = 2*time.Second + racyWindow
+
+// settleWindow is how long after the change time ctimeNs a look at the
+// entry must come for its record to prove anything.
+func settleWindow(ctimeNs int64) time.Duration {
+	if ctimeNs%int64(time.Second) == 0 {
+		return coarseWindow
+	}
+	return racyWindow
+}
+
 // copyIdentity is what a finished copy tells the index: the source as it
 // was read and the destination file made from it.
 type copyIdentity struct {
@@ -101,7 +118,7 @@ func (r *pairRun) recordCopy(rel string, id copyIdentity) {
 func (r *pairRun) put(rel string, rec index.Record) {
 	now := time.Now().UnixNano()
 	rec.CopiedNs = now
-	rec.Racy = now-rec.Src.CtimeNs < int64(racyWindow)
+	rec.Racy = now-rec.Src.CtimeNs < int64(settleWindow(rec.Src.CtimeNs))
 	r.idx.Put(rel, rec)
 }
 
@@ -114,9 +131,9 @@ func (r *pairRun) forget(rel string) {
 }
 
 // dirCtimeMargin: a folder's ctime is recorded only when it is older than
-// the pass by this much. A change made after copyd's stat, in the same
-// timestamp tick (1–10 ms), would keep the ctime; a change a second later
-// cannot.
+// the pass by this much (coarseWindow where the destination keeps whole
+// seconds, see settleWindow). A change made after copyd's stat, in the
+// same timestamp tick, would keep the ctime; a change a tick later cannot.
 const dirCtimeMargin = time.Second
 
 // rememberDir records the folder rel: the source folder's device tells
@@ -137,7 +154,7 @@ func (r *pairRun) rememberDir(rel string, src, dst fs.FileInfo, rec *index.Recor
 	s = index.Source{Dev: s.Dev, Ino: s.Ino}
 	ctime := d.CtimeNs
 	d = index.Dest{Ino: d.Ino}
-	if listed && ctime < r.started.Add(-dirCtimeMargin).UnixNano() {
+	if listed && ctime < r.started.Add(-max(dirCtimeMargin, settleWindow(ctime))).UnixNano() {
 		d.CtimeNs = ctime
 	}
 	if rec != nil && rec.Kind == index.Dir && rec.Src == s && rec.Dst == d {
