@@ -3,6 +3,7 @@
 package sync
 
 import (
+	"errors"
 	"io/fs"
 	"os"
 	"time"
@@ -61,7 +62,35 @@ func unixMode(m fs.FileMode) uint32 {
 
 // openDirPath opens the folder path for reading its entries.
 func openDirPath(path string) (*os.File, error) {
-	return nofollow.OpenFile(path, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	f, err := nofollow.OpenFile(path, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		pe.Err = loopErr(pe.Err)
+		if errors.Is(pe.Err, unix.ENOTDIR) {
+			// O_NOFOLLOW|O_DIRECTORY on a symlink: ENOTDIR, not ELOOP.
+			var st unix.Stat_t
+			if nofollow.Lstat(path, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
+				pe.Err = errFolderIsSymlink{}
+			}
+		}
+	}
+	return f, err
+}
+
+// errFolderIsSymlink is ELOOP from opening a folder without following
+// symlinks, in the words the README uses: the folder, or one above it, is
+// a symlink now (swapped in since it was listed).
+type errFolderIsSymlink struct{}
+
+func (errFolderIsSymlink) Error() string        { return "a folder on the path is a symbolic link" }
+func (errFolderIsSymlink) Is(target error) bool { return target == unix.ELOOP }
+
+// loopErr turns ELOOP into errFolderIsSymlink; other errors pass.
+func loopErr(err error) error {
+	if errors.Is(err, unix.ELOOP) {
+		return errFolderIsSymlink{}
+	}
+	return err
 }
 
 // folderHandle is a destination folder opened to set its metadata through

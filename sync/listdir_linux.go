@@ -115,7 +115,7 @@ func listRecorded(dir string, recs map[string]index.Record) ([]entry, error) {
 			var err error
 			if fd, err = nofollow.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0); err != nil {
 				fd = -1
-				return nil, &fs.PathError{Op: "open", Path: dir, Err: err}
+				return nil, &fs.PathError{Op: "open", Path: dir, Err: loopErr(err)}
 			}
 		}
 		st := new(unix.Stat_t)

@@ -288,7 +288,11 @@ func (r *pairRun) noteExtras(dir string, left map[string]entry, meta *dirMeta) {
 	for name, e := range left {
 		rel := relJoin(dir, name)
 		if tempname.Is(name) {
-			if !r.dryRun && r.staleTempGone(rel, removePath(r.dstPath(rel))) {
+			// Stale only at a start (or in a one-shot run, whose copies
+			// into this folder are queued by this very scan): in the
+			// running daemon it may be the temp file of a path job's copy
+			// in flight, which removing would only make fail and retry.
+			if !r.dryRun && (r.sweepTemps || r.live == nil) && r.staleTempGone(rel, removePath(r.dstPath(rel))) {
 				meta.changed.Store(true)
 			}
 			continue

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -377,4 +378,30 @@ func TestRunHardLinkMadeWhileRunning(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.finish(src, dst)
+}
+
+// TestRunScanKeepsInFlightTemps: a scan in the running daemon (the
+// periodic rescan here; roll-ups and moved-in folders alike) finds a temp
+// file in a destination folder, as a path job's copy in flight leaves
+// one; removing it would only make that copy fail and start over (the
+// adversarial pass saw "rename failed; will retry … no such file or
+// directory" warnings in tar floods). It is left alone; the next start,
+// when no copy runs, sweeps it.
+func TestRunScanKeepsInFlightTemps(t *testing.T) {
+	t.Parallel()
+	_, src, dst := dirs(t, map[string]string{"sub/a": "a"})
+	d := runPaths(t, src, dst, "--rescan", "1s")
+	d.converge(src, dst)
+	const tmp = "sub/.a.copyd-0123456789abcdef.tmp"
+	write(t, filepath.Join(dst, tmp), "a copy in flight")
+	for range 3 { // the second began after the temp was there, the third after it ended
+		d.waitLog(d.mark(), match{msg: "periodic rescan"})
+	}
+	time.Sleep(200 * time.Millisecond)
+	if _, err := os.Lstat(filepath.Join(dst, tmp)); err != nil {
+		t.Errorf("a rescan removed a temp file that may be a copy in flight: %v", err)
+	}
+	d.stopOK(syscall.SIGTERM)
+	d = runPaths(t, src, dst)
+	d.finish(src, dst) // the start's sweep removes it: finish checks that no temp is left
 }
