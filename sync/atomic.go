@@ -8,8 +8,6 @@ import (
 	"os"
 	"syscall"
 	"time"
-
-	"github.com/copyd/copyd/internal/tempname"
 )
 
 // writeOptions say how a file reaches its final name.
@@ -61,6 +59,7 @@ func modifiedWithin(mtime time.Time, d time.Duration) bool {
 
 // finishTemp puts a complete temp file under its final name.
 func finishTemp(tmpPath, dst string, replace func() error) error {
+	defer tempOver(tmpPath)
 	if replace != nil {
 		if err := replace(); err != nil {
 			return err
@@ -70,7 +69,10 @@ func finishTemp(tmpPath, dst string, replace func() error) error {
 }
 
 // removeTemp removes a temp file that will not be used.
-func removeTemp(tmpPath string) { removeFile(tmpPath) }
+func removeTemp(tmpPath string) {
+	removeFile(tmpPath)
+	tempOver(tmpPath)
+}
 
 // copyFilePortable is copyFile written with the os package only: the
 // implementation on systems without a native one (copyfile_linux.go).
@@ -93,15 +95,16 @@ func copyFilePortable(ctx context.Context, src, dst string, o writeOptions) (n i
 	if !before.Mode().IsRegular() || modifiedWithin(before.ModTime(), o.busyWithin) {
 		return 0, ErrSourceChanged
 	}
-	tmpPath := tempname.Beside(dst)
+	tmpPath := newTemp(dst)
 	tmp, err := createExclusive(tmpPath)
 	if err != nil {
+		tempOver(tmpPath)
 		return 0, err
 	}
 	defer func() {
 		if err != nil {
 			tmp.Close()         // a second Close is harmless
-			removeFile(tmpPath) // never leave a partial file behind
+			removeTemp(tmpPath) // never leave a partial file behind
 		}
 	}()
 	if n, err = copyRange(ctx, tmp, in, before.Size()); err != nil {
@@ -182,7 +185,8 @@ func copySymlink(src, dst string, o writeOptions) error {
 	if err != nil {
 		return err
 	}
-	tmpPath := tempname.Beside(dst)
+	tmpPath := newTemp(dst)
+	defer tempOver(tmpPath)
 	if err := symlinkPath(target, tmpPath); err != nil {
 		return err
 	}

@@ -11,7 +11,6 @@ import (
 	"unsafe"
 
 	"github.com/copyd/copyd/internal/nofollow"
-	"github.com/copyd/copyd/internal/tempname"
 	"golang.org/x/sys/unix"
 )
 
@@ -73,9 +72,10 @@ func copyFile(ctx context.Context, src, dst string, o writeOptions) (n int64, er
 		}
 	}
 	if dfd < 0 {
-		tmpPath = tempname.Beside(dst)
+		tmpPath = newTemp(dst)
 		dfd, err = nofollow.Open(tmpPath, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, perm)
 		if err != nil {
+			tempOver(tmpPath)
 			return 0, &fs.PathError{Op: "create", Path: tmpPath, Err: err}
 		}
 	}
@@ -90,7 +90,7 @@ func copyFile(ctx context.Context, src, dst string, o writeOptions) (n int64, er
 				unix.Close(dfd)
 			}
 			if tmpPath != "" {
-				removeFile(tmpPath) // never leave a partial file behind
+				removeTemp(tmpPath) // never leave a partial file behind
 			}
 		}
 	}()
@@ -139,7 +139,7 @@ func copyFile(ctx context.Context, src, dst string, o writeOptions) (n int64, er
 			}
 		}
 		if errors.Is(err, unix.EEXIST) { // something took the name since the scan
-			tmpPath = tempname.Beside(dst)
+			tmpPath = newTemp(dst)
 			if err = linkUnnamed(dfd, tmpPath); err == nil {
 				err = finishTemp(tmpPath, dst, o.replace)
 			}

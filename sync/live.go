@@ -122,6 +122,7 @@ type livePair struct {
 	dirty    map[string]bool        // destination folders whose metadata must be set again
 	links    *linkIndex             // names of hard-linked source files; new at each serve
 	staged   map[string]staged      // files moved aside for a new path until proven (see matchMoves)
+	stagedN  atomic.Int32           // len(staged), read without mu
 
 	// While loadFailures retries the paths that failed before the start,
 	// preRetry is set and the paths failing again go to preFailed: the
@@ -1365,7 +1366,10 @@ func probeWritable(dir string) error {
 	if err := mkdirAllPath(dir, 0o755); err != nil {
 		return err
 	}
-	f, err := createExclusive(filepath.Join(dir, tempname.For("probe")))
+	name := filepath.Join(dir, tempname.For("probe"))
+	holdTemp(name)
+	defer tempOver(name)
+	f, err := createExclusive(name)
 	if err != nil {
 		return err
 	}

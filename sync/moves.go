@@ -176,8 +176,9 @@ func sameEntry(from held, to moveCandidate) bool {
 // stageFile moves the destination file of from aside, beside to.
 func (lp *livePair) stageFile(from held, to moveCandidate) error {
 	r := lp.base
-	tmp := tempname.Beside(r.dstPath(to.rel))
+	tmp := newTemp(r.dstPath(to.rel))
 	if err := rename(r.dstPath(from.rel), tmp); err != nil {
+		tempOver(tmp)
 		return err
 	}
 	r.forget(from.rel)
@@ -186,9 +187,10 @@ func (lp *livePair) stageFile(from held, to moveCandidate) error {
 		lp.staged = make(map[string]staged)
 	}
 	if old, ok := lp.staged[to.rel]; ok {
-		removeFile(old.tmp)
+		removeTemp(old.tmp)
 	}
 	lp.staged[to.rel] = staged{tmp: tmp, rec: *from.rec}
+	lp.stagedN.Store(int32(len(lp.staged)))
 	lp.mu.Unlock()
 	return nil
 }
@@ -201,24 +203,25 @@ func (lp *livePair) takeStaged(ctx context.Context, r *pairRun, rel string, src 
 	lp.mu.Lock()
 	st, ok := lp.staged[rel]
 	delete(lp.staged, rel)
+	lp.stagedN.Store(int32(len(lp.staged)))
 	lp.mu.Unlock()
 	if !ok {
 		return false
 	}
 	if !r.claim(rel) {
-		removeFile(st.tmp)
+		removeTemp(st.tmp)
 		return false
 	}
 	defer lp.release(rel)
 	same, err := sameContent(r.srcPath(rel), st.tmp)
 	if err != nil || !same || !r.stillSame(rel, src) {
-		removeFile(st.tmp)
+		removeTemp(st.tmp)
 		lp.log.Debug("moved file differs from its source; copying it", "path", rel, "err", err)
 		return false
 	}
 	err = lp.finishStaged(ctx, r, rel, st.tmp, src, in)
 	if err != nil {
-		removeFile(st.tmp)
+		removeTemp(st.tmp)
 		r.failOrPause("move", rel, err)
 		return false
 	}
@@ -262,14 +265,19 @@ func (lp *livePair) finishStaged(ctx context.Context, r *pairRun, rel, tmp strin
 }
 
 // dropStagedFor removes the file moved aside for rel, if takeStaged did
-// not take it (rel is no longer a regular file, say).
+// not take it (rel is no longer a regular file, say, or a scan copied it
+// or found it up to date first).
 func (lp *livePair) dropStagedFor(rel string) {
+	if lp.stagedN.Load() == 0 {
+		return // the common case, without the lock: scans call this per file
+	}
 	lp.mu.Lock()
 	st, ok := lp.staged[rel]
 	delete(lp.staged, rel)
+	lp.stagedN.Store(int32(len(lp.staged)))
 	lp.mu.Unlock()
 	if ok {
-		removeFile(st.tmp)
+		removeTemp(st.tmp)
 	}
 }
 
@@ -278,9 +286,10 @@ func (lp *livePair) dropStaged() {
 	lp.mu.Lock()
 	defer lp.mu.Unlock()
 	for _, st := range lp.staged {
-		removeFile(st.tmp)
+		removeTemp(st.tmp)
 	}
 	clear(lp.staged)
+	lp.stagedN.Store(0)
 }
 
 // moveFolder renames the destination folder of from to to, after

@@ -112,6 +112,9 @@ func (r *pairRun) scanDir(ctx context.Context, it dirItem, push func(dirItem)) {
 		if x, ok := recs[name]; ok {
 			rec = &x
 		}
+		if r.live != nil {
+			r.live.dropStagedFor(rel) // this scan brings rel in step itself
+		}
 		switch {
 		case src.IsDir():
 			push(dirItem{rel: rel, src: src, dst: dst, parent: meta, rec: rec})
@@ -288,11 +291,10 @@ func (r *pairRun) noteExtras(dir string, left map[string]entry, meta *dirMeta) {
 	for name, e := range left {
 		rel := relJoin(dir, name)
 		if tempname.Is(name) {
-			// Stale only at a start (or in a one-shot run, whose copies
-			// into this folder are queued by this very scan): in the
-			// running daemon it may be the temp file of a path job's copy
-			// in flight, which removing would only make fail and retry.
-			if !r.dryRun && (r.sweepTemps || r.live == nil) && r.staleTempGone(rel, removePath(r.dstPath(rel))) {
+			// Stale unless a copy of this process is writing it or about
+			// to rename it (see inFlight): removing that would only make
+			// the copy fail and start over.
+			if !r.dryRun && !tempInFlight(name) && r.staleTempGone(rel, removePath(r.dstPath(rel))) {
 				meta.changed.Store(true)
 			}
 			continue
