@@ -114,7 +114,7 @@ func New(ctx context.Context, o Options) (*Watcher, error) {
 		return nil, rootWatchError(opt.root, err)
 	}
 	w.top = w.newNode(int32(wd))
-	w.walk(ctx, w.top, w.listRoot(), false)
+	w.walkAll(ctx, w.top, w.listRoot(), false)
 	w.early, w.pending = w.pending, nil // the walk's Degraded, for the goroutine
 	// Cancelling ends a read in progress; run closes the instance.
 	w.stop = context.AfterFunc(ctx, func() { _ = w.f.SetReadDeadline(time.Now()) })

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io/fs"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -216,27 +218,68 @@ func (w *Watcher) place(ctx context.Context, p *node, name string, arrived bool)
 // the list or an event.
 func (w *Watcher) visit(p *node, name string, list bool) (x *node, fresh bool, subs []string, err error) {
 	rel := w.relOf(p, name)
+	var buf []byte
+	if list {
+		buf = w.dirBuf
+	}
+	l := w.look(rel, buf)
+	if l.err != nil {
+		w.lookFailed(l)
+		return nil, false, nil, l.err
+	}
+	x, fresh = w.placeNode(p, name, l.wd)
+	if l.listErr != nil {
+		w.cannotRead(rel, l.listErr) // watched; its subfolders come with a scan or their events
+	}
+	return x, fresh, l.subs, nil
+}
+
+// looked is what look found at one folder.
+type looked struct {
+	rel     string
+	wd      int32
+	subs    []string
+	err     error // the folder could not be watched
+	listErr error // watched, but its subfolders could not be read
+}
+
+// look watches the folder rel and, with buf, lists its subfolders: the
+// system calls of a visit, which touch no node (so that several run at
+// once in walkAll).
+func (w *Watcher) look(rel string, buf []byte) looked {
+	l := looked{rel: rel}
 	path := w.abs(rel)
 	fd, err := openFolder(path)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) {
-			w.log.Debug("folder vanished before watch", "path", rel)
-		} else {
-			w.log.Warn("cannot watch folder", "path", rel, "err", err)
-		}
-		return nil, false, nil, err
+		l.err = err
+		return l
 	}
 	defer unix.Close(fd)
-	wd, err := w.addWatch(fd, path)
-	if err != nil {
-		if errors.Is(err, unix.ENOSPC) {
-			w.full = true
-			w.missing++
-		} else {
-			w.log.Warn("cannot watch folder", "path", rel, "err", err)
-		}
-		return nil, false, nil, err
+	if l.wd, l.err = w.addWatch(fd, path); l.err != nil {
+		return l
 	}
+	if buf != nil {
+		l.subs, l.listErr = subfoldersFD(fd, path, buf)
+	}
+	return l
+}
+
+// lookFailed logs and counts a folder look could not watch.
+func (w *Watcher) lookFailed(l looked) {
+	switch {
+	case errors.Is(l.err, fs.ErrNotExist) || errors.Is(l.err, unix.ENOTDIR) || errors.Is(l.err, unix.ELOOP):
+		w.log.Debug("folder vanished before watch", "path", l.rel)
+	case errors.Is(l.err, unix.ENOSPC):
+		w.full = true
+		w.missing++
+	default:
+		w.log.Warn("cannot watch folder", "path", l.rel, "err", l.err)
+	}
+}
+
+// placeNode puts the node of watch wd at p/name: the node it has if the
+// folder is watched already (moved from elsewhere), or a new one (fresh).
+func (w *Watcher) placeNode(p *node, name string, wd int32) (x *node, fresh bool) {
 	x = w.wds[wd]
 	switch {
 	case x == nil:
@@ -252,14 +295,7 @@ func (w *Watcher) visit(p *node, name string, list bool) (x *node, fresh bool, s
 		w.detach(x)
 		w.attach(p, name, x)
 	}
-	if list {
-		subs, err = subfoldersFD(fd, path, w.dirBuf)
-		if err != nil {
-			w.cannotRead(rel, err)
-			return x, fresh, nil, nil // watched; its subfolders come with a scan or their events
-		}
-	}
-	return x, fresh, subs, nil
+	return x, fresh
 }
 
 // walk watches the subfolders subs of x and everything below them. With
@@ -301,6 +337,87 @@ func (w *Watcher) walk(ctx context.Context, x *node, subs []string, again bool) 
 	}
 }
 
+// walkAll is walk for a whole tree (New's first walk, resync): the
+// system calls of each folder (open, inotify_add_watch, getdents) run on
+// lookers goroutines at once, while this goroutine alone places the
+// nodes. A folder is still watched before it is listed, so a subfolder
+// made meanwhile is in the list or an event.
+func (w *Watcher) walkAll(ctx context.Context, x *node, subs []string, again bool) {
+	type job struct {
+		p    *node
+		name string
+		rel  string // computed here: the nodes are this goroutine's alone
+	}
+	type done struct {
+		job
+		l looked
+	}
+	jobs := make(chan job)
+	results := make(chan done)
+	var wg sync.WaitGroup
+	for range lookers {
+		wg.Go(func() {
+			buf := make([]byte, 32<<10)
+			for j := range jobs {
+				results <- done{j, w.look(j.rel, buf)}
+			}
+		})
+	}
+	var queue []job
+	push := func(p *node, subs []string) {
+		for _, s := range subs {
+			if rel := w.relOf(p, s); !w.exclude(rel, true) {
+				queue = append(queue, job{p, s, rel})
+			}
+		}
+	}
+	push(x, subs)
+	inflight := 0
+	for len(queue) > 0 || inflight > 0 {
+		var send chan job
+		var next job
+		if len(queue) > 0 && ctx.Err() == nil {
+			if w.full && queue[len(queue)-1].p.children[queue[len(queue)-1].name] == nil {
+				w.missing++ // no watches left: count what is not watched
+				queue = queue[:len(queue)-1]
+				continue
+			}
+			send, next = jobs, queue[len(queue)-1]
+		} else if inflight == 0 {
+			break // cancelled
+		}
+		select {
+		case send <- next:
+			queue = queue[:len(queue)-1]
+			inflight++
+		case d := <-results:
+			inflight--
+			if d.l.err != nil {
+				w.lookFailed(d.l)
+				continue
+			}
+			c, fresh := w.placeNode(d.p, d.name, d.l.wd)
+			if d.l.listErr != nil {
+				w.cannotRead(d.l.rel, d.l.listErr)
+				continue
+			}
+			if fresh || again {
+				push(c, d.l.subs)
+			}
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	if w.full && !w.degraded {
+		w.degraded = true
+		logLimit(w.log, w.Watches(), w.missing)
+		w.queue(Event{Kind: Degraded})
+	}
+}
+
+// lookers is how many goroutines walkAll looks at folders with.
+var lookers = min(runtime.GOMAXPROCS(0), 4)
+
 // resync brings the watches in line with the tree after events were lost:
 // every folder is visited again (the kernel returns the watch it has, or
 // a new one), and folders no longer found are unwatched.
@@ -321,7 +438,7 @@ func (w *Watcher) resync(ctx context.Context) {
 	w.top.children = nil
 	clear(w.orphans)
 	clear(w.dirty)
-	w.walk(ctx, w.top, w.listRoot(), true)
+	w.walkAll(ctx, w.top, w.listRoot(), true)
 	for _, n := range all {
 		if w.wds[n.wd] == n && !w.attached(n) {
 			w.drop(n)
