@@ -122,7 +122,7 @@ func (r *pairRun) run(ctx context.Context, scanners int) error {
 	}
 	dst, err := r.prepareDestRoot()
 	if err != nil {
-		r.pause("create destination", "", err)
+		r.pause(opCreateDest, "", err)
 		if r.roomMayHelp() {
 			r.roomMade(ctx, scanners) // nothing to delete: it logs why the pair stops
 		}

@@ -9,6 +9,24 @@ const (
 	stepDone   = "done"        // a file's copy is complete: under its name in the destination (flushed with fsync)
 )
 
+// Ops whose failure is retried by scanning the path's tree again, not by a
+// path job: the folder could not be read, on either side, or made.
+const (
+	opReadDestFolder = "read destination folder"
+	opMkdir          = "mkdir"
+	opCreateDest     = "create destination"
+)
+
+// retriedAsTree reports whether a failure of op is retried with a scan of
+// the path's tree (see the ops above) rather than a path job.
+func retriedAsTree(op string) bool {
+	switch op {
+	case stepRead, opReadDestFolder, opMkdir, opCreateDest:
+		return true
+	}
+	return false
+}
+
 // ends reports whether a success of step on a path shows that the path's
 // failure of op is over. A step ends its own failures and those of the
 // steps its job takes before it, never those of the steps after it: a

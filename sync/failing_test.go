@@ -206,3 +206,15 @@ func TestFailuresSurviveACutShortPass(t *testing.T) {
 		})
 	}
 }
+
+func TestRetriedAsTree(t *testing.T) {
+	t.Parallel()
+	for op, want := range map[string]bool{
+		stepRead: true, opReadDestFolder: true, opMkdir: true, opCreateDest: true,
+		"copy": false, "stat": false, "set folder metadata": false, "delete": false, "rename": false,
+	} {
+		if got := retriedAsTree(op); got != want {
+			t.Errorf("retriedAsTree(%q) = %v, want %v", op, got, want)
+		}
+	}
+}

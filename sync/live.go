@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -285,7 +284,7 @@ func (lp *livePair) serve(ctx context.Context, ready func()) {
 	}
 
 	if o := <-openDone; o.prepErr != nil {
-		lp.base.pause("create destination", "", o.prepErr)
+		lp.base.pause(opCreateDest, "", o.prepErr)
 	} else {
 		idx, err := o.idx, o.err
 		if err != nil {
@@ -708,7 +707,7 @@ func (lp *livePair) loadFailures(ctx context.Context) {
 		if ctx.Err() != nil || lp.isPaused() {
 			return
 		}
-		if !strings.HasPrefix(f.Op, "read") && f.Op != "mkdir" {
+		if !retriedAsTree(f.Op) {
 			lp.syncPath(ctx, f.Path, false)
 		}
 	}
@@ -913,7 +912,7 @@ func (lp *livePair) scan(ctx context.Context, rel string, recursive, sweep bool,
 	var rec *index.Record
 	if rel == "" {
 		if dst, err = r.prepareDestRoot(); err != nil {
-			r.failOrPause("create destination", "", err)
+			r.failOrPause(opCreateDest, "", err)
 			return nil
 		}
 	} else {
@@ -1234,7 +1233,7 @@ func (lp *livePair) retryLater(op, rel string, err error) {
 	}
 	wait := min(time.Second<<min(n, 20), maxRetryBackoff)
 	kind := workPath
-	if strings.HasPrefix(op, "read") || op == "mkdir" || op == "create destination" {
+	if retriedAsTree(op) {
 		kind = workTree
 	}
 	switch {

@@ -39,7 +39,7 @@ func (r *pairRun) scanDir(ctx context.Context, it dirItem, push func(dirItem)) {
 		r.mu.Lock()
 		r.readFailed = true
 		r.mu.Unlock()
-		r.fail("read folder", it.rel, err)
+		r.fail(stepRead, it.rel, err)
 		return
 	}
 	if r.live != nil {
@@ -59,7 +59,7 @@ func (r *pairRun) scanDir(ctx context.Context, it dirItem, push func(dirItem)) {
 			dstEntries, err = r.readDestDir(it.rel)
 		}
 		if err != nil {
-			r.fail("read destination folder", it.rel, err)
+			r.fail(opReadDestFolder, it.rel, err)
 			return
 		}
 		meta.allRecorded = r.recordsExact(it.rel, dstEntries, recs)
@@ -267,7 +267,7 @@ func (r *pairRun) makeDir(ctx context.Context, it dirItem, meta *dirMeta) bool {
 	}
 	// Owner rwx while copyd fills it; finishDirs sets the real mode.
 	if err := mkdirPath(p, it.src.Mode().Perm()|0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-		r.failOrPause("mkdir", it.rel, err)
+		r.failOrPause(opMkdir, it.rel, err)
 		return false
 	}
 	r.log.Debug("folder made", "path", it.rel)
