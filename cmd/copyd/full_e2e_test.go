@@ -100,18 +100,24 @@ func TestFullDestinationConverges(t *testing.T) {
 				for i := range 4 {
 					b[fmt.Sprintf("lessons-new/b%d.mp4", i)] = mib(fmt.Sprintf("b%d", i))
 				}
-				// B before A goes: B must not reuse A's inode numbers,
-				// which copyd would rightly take for renames.
-				writeTree(t, src, b)
+				// B is made beside the source before A goes, so that it
+				// cannot reuse A's inode numbers (which copyd would rightly
+				// take for renames), and moved in only once A is gone: a
+				// running daemon must not start copying B while A is still
+				// in the source (the destination then is rightly full with
+				// nothing to delete, and the test would race).
+				staging := filepath.Join(filepath.Dir(src), "staging")
+				writeTree(t, staging, b)
 				// Made a while ago (cp -p, an unpacked archive): a daemon's
 				// scan copies them at once rather than leaving them to
 				// their events, after the deletions.
 				for rel := range b {
-					if err := os.Chtimes(filepath.Join(src, rel), time.Time{}, lastYear); err != nil {
+					if err := os.Chtimes(filepath.Join(staging, rel), time.Time{}, lastYear); err != nil {
 						t.Fatal(err)
 					}
 				}
 				remove(t, filepath.Join(src, "lessons"))
+				rename(t, filepath.Join(staging, "lessons-new"), filepath.Join(src, "lessons-new"))
 			}
 			log, mirror := tt.run(t, src, dst, swap)
 			if !strings.Contains(log, "no space left on device") {
