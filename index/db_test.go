@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -386,5 +387,46 @@ func TestReadsSeeQueuedWrites(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestDirsIsDirInOneQuery: Dirs gives, for a batch of folders, what Dir
+// gives for each, committed writes and queued ones (puts, deletes, a
+// folder deleted whole) alike.
+func TestDirsIsDirInOneQuery(t *testing.T) {
+	dir := t.TempDir()
+	db, _ := open(t, filepath.Join(dir, "x.db"), testBinding(dir))
+	rng := rand.New(rand.NewPCG(7, 11))
+	var folders []string
+	for i := range 100 {
+		folders = append(folders, fmt.Sprintf("d%02d", i))
+	}
+	put := func() {
+		for range 600 {
+			f := folders[rng.IntN(len(folders))]
+			db.Put(fmt.Sprintf("%s/f%d", f, rng.IntN(20)), rec(uint64(rng.IntN(1000)+1), int64(rng.IntN(100))))
+		}
+	}
+	put()
+	db.Flush(t.Context())
+	put() // queued, not committed yet (most of them)
+	db.Delete("d03/f1")
+	db.Delete("d07") // the whole folder
+	for start := 0; start < len(folders); start += DirsBatch {
+		batch := folders[start:min(start+DirsBatch, len(folders))]
+		batch = append(batch, "none") // a folder without records
+		got, ok := db.Dirs(t.Context(), batch[:min(len(batch), DirsBatch)])
+		if !ok {
+			t.Fatal("Dirs failed")
+		}
+		for _, f := range batch[:min(len(batch), DirsBatch)] {
+			want := db.Dir(t.Context(), f)
+			if !maps.EqualFunc(got[f], want, func(a, b Record) bool { return reflect.DeepEqual(a, b) }) {
+				t.Errorf("Dirs()[%s] = %d records, Dir(%s) = %d records", f, len(got[f]), f, len(want))
+			}
+		}
+	}
+	if _, ok := db.Dirs(t.Context(), make([]string, DirsBatch+1)); ok {
+		t.Error("Dirs took more folders than DirsBatch")
 	}
 }

@@ -4,13 +4,18 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
 	"time"
 )
 
 // readStmts are the prepared queries of the read connections.
 type readStmts struct {
 	dir, get, failures, unfinished *sql.Stmt
+	dirs                           *sql.Stmt // DirsBatch folders at once
 }
+
+// DirsBatch is how many folders [DB.Dirs] reads with one query.
+const DirsBatch = 64
 
 func (s *readStmts) prepare(db *sql.DB) error {
 	var err error
@@ -26,11 +31,13 @@ func (s *readStmts) prepare(db *sql.DB) error {
 	s.get = prep(`SELECT e.rec FROM entries e JOIN dirs d ON e.dir = d.id WHERE d.path = ? AND e.name = ?`)
 	s.failures = prep(`SELECT path, op, err, since, last, attempts FROM failures ORDER BY since`)
 	s.unfinished = prep(`SELECT path FROM pending WHERE kind = 1 ORDER BY path`)
+	s.dirs = prep(`SELECT d.path, e.name, e.rec FROM dirs d JOIN entries e ON e.dir = d.id WHERE d.path IN (` +
+		strings.TrimSuffix(strings.Repeat("?, ", DirsBatch), ", ") + `)`)
 	return err
 }
 
 func (s *readStmts) close() {
-	for _, st := range []*sql.Stmt{s.dir, s.get, s.failures, s.unfinished} {
+	for _, st := range []*sql.Stmt{s.dir, s.get, s.failures, s.unfinished, s.dirs} {
 		if st != nil {
 			st.Close()
 		}
@@ -69,6 +76,79 @@ func (db *DB) Dir(ctx context.Context, rel string) map[string]Record {
 		return nil
 	}
 	return out
+}
+
+// Dirs returns the records of the folders rels (at most [DirsBatch]), as
+// Dir would one by one, with one query: starting a query costs as much as
+// reading a folder's ten records, and a restart reads every folder's. A
+// folder without records has no key. ok is false when the batch could not
+// be read (the caller reads the folders one by one).
+func (db *DB) Dirs(ctx context.Context, rels []string) (out map[string]map[string]Record, ok bool) {
+	if db.broken.Load() || len(rels) == 0 || len(rels) > DirsBatch {
+		return nil, false
+	}
+	views := make([]dirView, len(rels))
+	if db.pend != nil {
+		db.awaitMoves(ctx)
+		for i, rel := range rels {
+			views[i] = db.pend.dir(rel) // before the read: what commits meanwhile is read
+		}
+	}
+	args := make([]any, DirsBatch)
+	for i := range args {
+		args[i] = []byte(rels[min(i, len(rels)-1)]) // padded with the last: IN ignores repeats
+	}
+	rows, err := db.reads.dirs.QueryContext(ctxOrBackground(ctx), args...)
+	if err != nil {
+		db.noteErr(err)
+		return nil, false
+	}
+	defer rows.Close()
+	out = make(map[string]map[string]Record, len(rels))
+	var dir, name, rec sql.RawBytes
+	for rows.Next() {
+		if err := rows.Scan(&dir, &name, &rec); err != nil {
+			db.noteErr(err)
+			return nil, false
+		}
+		r, err := decodeRecord(rec)
+		if err != nil {
+			db.noteErr(err)
+			return nil, false
+		}
+		m := out[string(dir)]
+		if m == nil {
+			m = make(map[string]Record)
+			out[string(dir)] = m
+		}
+		m[string(name)] = r
+	}
+	if err := rows.Err(); err != nil {
+		db.noteErr(err)
+		return nil, false
+	}
+	for i, rel := range rels {
+		v := views[i]
+		if v.cleared {
+			delete(out, rel)
+		}
+		for name, r := range v.set {
+			m := out[rel]
+			if r == nil {
+				delete(m, name)
+				continue
+			}
+			if m == nil {
+				m = make(map[string]Record)
+				out[rel] = m
+			}
+			m[name] = *r
+		}
+		if len(out[rel]) == 0 {
+			delete(out, rel)
+		}
+	}
+	return out, true
 }
 
 // awaitMoves waits, when a move is queued, until it is committed: the

@@ -31,6 +31,9 @@ type dirMeta struct {
 	// (addFolderMeta), so its record keeps a recorded ctime only while
 	// the folder is untouched (dirUnchanged).
 	unlisted bool
+	// kids reads its subfolders' records in batches (see kidRecords); nil
+	// where each folder reads its own.
+	kids *kidRecords
 }
 
 // dirRecord is what the index's record of a folder holds (see

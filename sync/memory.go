@@ -194,6 +194,17 @@ func (r *pairRun) records(ctx context.Context, rel string) map[string]index.Reco
 	return r.idx.Dir(ctx, rel)
 }
 
+// recordsFor returns the index's records of the folder of it: from its
+// parent's batch where the parent reads its subfolders' in batches.
+func (r *pairRun) recordsFor(ctx context.Context, it dirItem) map[string]index.Record {
+	if r.idx != nil && it.parent != nil && it.parent.kids != nil {
+		if recs, ok := it.parent.kids.take(ctx, r.idx, it.rel); ok {
+			return recs
+		}
+	}
+	return r.records(ctx, it.rel)
+}
+
 // recordOf returns the index's record of rel, nil if none.
 func (r *pairRun) recordOf(ctx context.Context, rel string) *index.Record {
 	if r.idx == nil {

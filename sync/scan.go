@@ -49,7 +49,10 @@ func (r *pairRun) scanDir(ctx context.Context, it dirItem, push func(dirItem)) {
 	if !r.makeDir(ctx, it, meta) {
 		return
 	}
-	recs := r.records(ctx, it.rel)
+	recs := r.recordsFor(ctx, it)
+	if r.idx != nil && (r.live == nil || r.trustDest) {
+		meta.kids = new(kidRecords)
+	}
 	var dstEntries map[string]entry
 	if meta.dst != nil {
 		switch {
@@ -117,6 +120,9 @@ func (r *pairRun) scanDir(ctx context.Context, it dirItem, push func(dirItem)) {
 		}
 		switch {
 		case src.IsDir():
+			if meta.kids != nil {
+				meta.kids.add(rel)
+			}
 			push(dirItem{rel: rel, src: src, dst: dst, parent: meta, rec: rec})
 		case src.Mode().IsRegular():
 			written := r.written.has(rel)
