@@ -214,12 +214,11 @@ func (l *Local) Put(ctx context.Context, rel string, r io.Reader, size int64, m 
 			_ = nofollow.RemoveFile(tmp)
 		}
 	}()
-	n, err := io.Copy(f, io.LimitReader(ctxReader{ctx, r}, size))
-	if err != nil {
+	if _, err := io.Copy(f, dest.Exact(ctx, r, size)); err != nil {
+		if errors.Is(err, dest.ErrShortSource) {
+			return fmt.Errorf("put %s: %w", rel, dest.ErrShortSource)
+		}
 		return mapErr(err)
-	}
-	if n != size || !atEOF(r) {
-		return fmt.Errorf("put %s: %w", rel, dest.ErrShortSource)
 	}
 	if err := f.Sync(); err != nil {
 		return mapErr(err)
@@ -244,33 +243,6 @@ func (l *Local) Put(ctx context.Context, rel string, r io.Reader, size int64, m 
 		return mapErr(err)
 	}
 	return nil
-}
-
-// atEOF reports whether r has nothing more to read.
-func atEOF(r io.Reader) bool {
-	var b [1]byte
-	for {
-		n, err := r.Read(b[:])
-		if n > 0 {
-			return false
-		}
-		if err != nil {
-			return true
-		}
-	}
-}
-
-// ctxReader ends a read once ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 func (l *Local) Mkdir(ctx context.Context, rel string, m dest.Meta) error {

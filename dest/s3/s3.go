@@ -355,45 +355,6 @@ func (s *S3) Open(ctx context.Context, rel string) (io.ReadCloser, error) {
 	return obj, nil
 }
 
-// exactReader passes on size bytes of r and fails, before handing out
-// the last of them, if r has more or fewer: the upload then fails and no
-// object appears.
-type exactReader struct {
-	ctx  context.Context
-	r    io.Reader
-	left int64
-}
-
-func (e *exactReader) Read(p []byte) (int, error) {
-	if err := e.ctx.Err(); err != nil {
-		return 0, err
-	}
-	if e.left == 0 {
-		return 0, io.EOF
-	}
-	if int64(len(p)) > e.left {
-		p = p[:e.left]
-	}
-	n, err := e.r.Read(p)
-	e.left -= int64(n)
-	switch {
-	case e.left == 0:
-		var b [1]byte
-		for {
-			m, err := e.r.Read(b[:])
-			if m > 0 {
-				return 0, dest.ErrShortSource
-			}
-			if err != nil {
-				return n, nil
-			}
-		}
-	case err == io.EOF:
-		return n, dest.ErrShortSource
-	}
-	return n, err
-}
-
 // Put uploads an object; it is visible only once complete.
 func (s *S3) Put(ctx context.Context, rel string, r io.Reader, size int64, m dest.Meta) error {
 	key, err := s.key(rel)
@@ -403,7 +364,7 @@ func (s *S3) Put(ctx context.Context, rel string, r io.Reader, size int64, m des
 	if rel == "" {
 		return fmt.Errorf("put: the root is a folder: %w", fs.ErrInvalid)
 	}
-	_, err = s.c.PutObject(ctx, s.cfg.Bucket, key, &exactReader{ctx: ctx, r: r, left: size}, size, minio.PutObjectOptions{
+	_, err = s.c.PutObject(ctx, s.cfg.Bucket, key, dest.Exact(ctx, r, size), size, minio.PutObjectOptions{
 		UserMetadata:     userMeta(m),
 		PartSize:         multipartAbove,
 		DisableMultipart: size <= multipartAbove,

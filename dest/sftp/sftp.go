@@ -414,12 +414,11 @@ func (s *SFTP) Put(ctx context.Context, rel string, r io.Reader, size int64, m d
 				_ = c.Remove(tmp)
 			}
 		}()
-		n, err := f.ReadFrom(io.LimitReader(ctxReader{ctx, r}, size))
-		if err != nil {
+		if _, err := f.ReadFrom(dest.Exact(ctx, r, size)); err != nil {
+			if errors.Is(err, dest.ErrShortSource) {
+				return fmt.Errorf("put %s: %w", rel, dest.ErrShortSource)
+			}
 			return s.full(c, p, err)
-		}
-		if n != size || !atEOF(r) {
-			return fmt.Errorf("put %s: %w", rel, dest.ErrShortSource)
 		}
 		if s.fsync {
 			if err := f.Sync(); err != nil {
@@ -608,31 +607,4 @@ func mapErr(err error) error {
 		}
 	}
 	return err
-}
-
-// atEOF reports whether r has nothing more to read.
-func atEOF(r io.Reader) bool {
-	var b [1]byte
-	for {
-		n, err := r.Read(b[:])
-		if n > 0 {
-			return false
-		}
-		if err != nil {
-			return true
-		}
-	}
-}
-
-// ctxReader ends a read once ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
