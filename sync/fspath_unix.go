@@ -4,6 +4,7 @@ package sync
 
 import (
 	"errors"
+	"github.com/copyd/copyd/dest"
 	"io/fs"
 	"os"
 	"time"
@@ -20,7 +21,7 @@ import (
 // config is loaded, so the roots themselves hold no symlink.
 
 func chmodPath(path string, mode fs.FileMode) error {
-	return nofollow.Chmod(path, unixMode(mode))
+	return nofollow.Chmod(path, dest.ModeBits(mode))
 }
 
 func chtimesPath(path string, atime, mtime time.Time) error {
@@ -30,11 +31,11 @@ func chtimesPath(path string, atime, mtime time.Time) error {
 func readlinkPath(path string) (string, error) { return nofollow.Readlink(path) }
 
 func mkdirPath(path string, perm fs.FileMode) error {
-	return nofollow.Mkdir(path, unixMode(perm))
+	return nofollow.Mkdir(path, dest.ModeBits(perm))
 }
 
 func mkdirAllPath(path string, perm fs.FileMode) error {
-	return nofollow.MkdirAll(path, unixMode(perm))
+	return nofollow.MkdirAll(path, dest.ModeBits(perm))
 }
 
 func removePath(path string) error    { return nofollow.Remove(path) }
@@ -43,22 +44,6 @@ func removeAllPath(path string) error { return nofollow.RemoveAll(path) }
 func symlinkPath(target, path string) error { return nofollow.Symlink(target, path) }
 
 func renamePath(oldpath, newpath string) error { return nofollow.Rename(oldpath, newpath) }
-
-// unixMode is m's permission and set-id/sticky bits as chmod(2) takes
-// them (what os.Chmod does).
-func unixMode(m fs.FileMode) uint32 {
-	o := uint32(m.Perm())
-	if m&fs.ModeSetuid != 0 {
-		o |= 0o4000
-	}
-	if m&fs.ModeSetgid != 0 {
-		o |= 0o2000
-	}
-	if m&fs.ModeSticky != 0 {
-		o |= 0o1000
-	}
-	return o
-}
 
 // openDirPath opens the folder path for reading its entries.
 func openDirPath(path string) (*os.File, error) {

@@ -3,6 +3,7 @@ package sync
 import (
 	"context"
 	"errors"
+	"github.com/copyd/copyd/dest"
 	"io/fs"
 	"slices"
 	"strings"
@@ -237,7 +238,7 @@ func (lp *livePair) finishStaged(ctx context.Context, r *pairRun, rel, tmp strin
 			}
 		}
 	}
-	if err := chmodPath(tmp, src.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)); err != nil {
+	if err := chmodPath(tmp, src.Mode()&dest.ModeMask); err != nil {
 		return err
 	}
 	if err := chtimesPath(tmp, time.Time{}, src.ModTime()); err != nil {

@@ -56,11 +56,8 @@ func (l *Local) Close() error { return nil }
 // abs returns the path of rel below the root; rel must be clean and
 // relative.
 func (l *Local) abs(rel string) (string, error) {
-	if rel == "" {
-		return l.root, nil
-	}
-	if path.IsAbs(rel) || path.Clean(rel) != rel || rel == ".." || strings.HasPrefix(rel, "../") {
-		return "", fmt.Errorf("%q is not a clean relative path: %w", rel, fs.ErrInvalid)
+	if err := dest.CheckRel(rel); err != nil {
+		return "", err
 	}
 	return filepath.Join(l.root, filepath.FromSlash(rel)), nil
 }
@@ -152,16 +149,7 @@ func readlinkAt(dirfd int, name string) (string, error) {
 
 func entryOf(name string, st *unix.Stat_t) dest.Entry {
 	e := dest.Entry{Name: name, Size: st.Size, ModTime: time.Unix(st.Mtim.Unix()), UID: int(st.Uid), GID: int(st.Gid),
-		Mode: fs.FileMode(st.Mode & 0o777)}
-	if st.Mode&unix.S_ISUID != 0 {
-		e.Mode |= fs.ModeSetuid
-	}
-	if st.Mode&unix.S_ISGID != 0 {
-		e.Mode |= fs.ModeSetgid
-	}
-	if st.Mode&unix.S_ISVTX != 0 {
-		e.Mode |= fs.ModeSticky
-	}
+		Mode: dest.FileMode(uint32(st.Mode))}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFREG:
 		e.Kind = dest.File
@@ -176,21 +164,6 @@ func entryOf(name string, st *unix.Stat_t) dest.Entry {
 		e.Size = 0
 	}
 	return e
-}
-
-// rawMode is m's permission and special bits as chmod(2) takes them.
-func rawMode(m fs.FileMode) uint32 {
-	r := uint32(m.Perm())
-	if m&fs.ModeSetuid != 0 {
-		r |= unix.S_ISUID
-	}
-	if m&fs.ModeSetgid != 0 {
-		r |= unix.S_ISGID
-	}
-	if m&fs.ModeSticky != 0 {
-		r |= unix.S_ISVTX
-	}
-	return r
 }
 
 // Put writes a temp file beside rel, flushes it, sets its metadata and
@@ -228,7 +201,7 @@ func (l *Local) Put(ctx context.Context, rel string, r io.Reader, size int64, m 
 			return mapErr(err)
 		}
 	}
-	if err := unix.Fchmod(int(f.Fd()), rawMode(m.Mode)); err != nil { // after chown, which clears setuid
+	if err := unix.Fchmod(int(f.Fd()), dest.ModeBits(m.Mode)); err != nil { // after chown, which clears setuid
 		return mapErr(&fs.PathError{Op: "chmod", Path: tmp, Err: err})
 	}
 	if err := f.Close(); err != nil {
@@ -303,7 +276,7 @@ func (l *Local) setMeta(p string, symlink bool, m dest.Meta) error {
 		}
 	}
 	if !symlink {
-		if err := nofollow.Chmod(p, rawMode(m.Mode)); err != nil {
+		if err := nofollow.Chmod(p, dest.ModeBits(m.Mode)); err != nil {
 			return mapErr(err)
 		}
 	}

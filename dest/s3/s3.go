@@ -146,8 +146,8 @@ func (s *S3) key(rel string) (string, error) {
 	if rel == "" {
 		return strings.TrimSuffix(s.prefix, "/"), nil
 	}
-	if path.IsAbs(rel) || path.Clean(rel) != rel || rel == ".." || strings.HasPrefix(rel, "../") {
-		return "", fmt.Errorf("%q is not a clean relative path: %w", rel, fs.ErrInvalid)
+	if err := dest.CheckRel(rel); err != nil {
+		return "", err
 	}
 	return s.prefix + rel, nil
 }
@@ -162,7 +162,7 @@ const (
 )
 
 func userMeta(m dest.Meta) map[string]string {
-	um := map[string]string{metaMode: strconv.FormatUint(uint64(modeBits(m.Mode)), 8)}
+	um := map[string]string{metaMode: strconv.FormatUint(uint64(dest.ModeBits(m.Mode)), 8)}
 	if !m.ModTime.IsZero() {
 		um[metaMtime] = fmt.Sprintf("%d.%09d", m.ModTime.Unix(), m.ModTime.Nanosecond())
 	}
@@ -170,36 +170,6 @@ func userMeta(m dest.Meta) map[string]string {
 		um[metaHash] = m.Hash
 	}
 	return um
-}
-
-// modeBits is m as chmod(2) bits (permissions, setuid 04000, setgid
-// 02000, sticky 01000).
-func modeBits(m fs.FileMode) uint32 {
-	b := uint32(m.Perm())
-	if m&fs.ModeSetuid != 0 {
-		b |= 0o4000
-	}
-	if m&fs.ModeSetgid != 0 {
-		b |= 0o2000
-	}
-	if m&fs.ModeSticky != 0 {
-		b |= 0o1000
-	}
-	return b
-}
-
-func modeOf(bits uint64) fs.FileMode {
-	m := fs.FileMode(bits & 0o777)
-	if bits&0o4000 != 0 {
-		m |= fs.ModeSetuid
-	}
-	if bits&0o2000 != 0 {
-		m |= fs.ModeSetgid
-	}
-	if bits&0o1000 != 0 {
-		m |= fs.ModeSticky
-	}
-	return m
 }
 
 // lookup returns the metadata value of key, whatever its case.
@@ -228,7 +198,7 @@ func entryOf(name string, size int64, lastModified time.Time, um map[string]stri
 	}
 	if v, ok := lookup(um, metaMode); ok {
 		if b, err := strconv.ParseUint(v, 8, 32); err == nil {
-			e.Mode = modeOf(b)
+			e.Mode = dest.FileMode(uint32(b))
 		}
 	}
 	if v, ok := lookup(um, metaHash); ok {

@@ -254,11 +254,8 @@ func (s *SFTP) Close() error {
 
 // abs returns the server path of rel.
 func (s *SFTP) abs(rel string) (string, error) {
-	if rel == "" {
-		return s.cfg.Path, nil
-	}
-	if path.IsAbs(rel) || path.Clean(rel) != rel || rel == ".." || strings.HasPrefix(rel, "../") {
-		return "", fmt.Errorf("%q is not a clean relative path: %w", rel, fs.ErrInvalid)
+	if err := dest.CheckRel(rel); err != nil {
+		return "", err
 	}
 	return path.Join(s.cfg.Path, rel), nil
 }
@@ -360,7 +357,7 @@ func (s *SFTP) Open(ctx context.Context, rel string) (rc io.ReadCloser, err erro
 }
 
 func entryOf(name string, fi fs.FileInfo) dest.Entry {
-	e := dest.Entry{Name: name, Size: fi.Size(), ModTime: fi.ModTime(), Mode: fi.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky), UID: -1, GID: -1}
+	e := dest.Entry{Name: name, Size: fi.Size(), ModTime: fi.ModTime(), Mode: fi.Mode() & dest.ModeMask, UID: -1, GID: -1}
 	if st, ok := fi.Sys().(*psftp.FileStat); ok {
 		e.UID, e.GID = int(st.UID), int(st.GID)
 	}
@@ -425,7 +422,7 @@ func (s *SFTP) Put(ctx context.Context, rel string, r io.Reader, size int64, m d
 				return s.full(c, p, err)
 			}
 		}
-		if err := f.Chmod(m.Mode & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)); err != nil {
+		if err := f.Chmod(m.Mode & dest.ModeMask); err != nil {
 			return err
 		}
 		if err := f.Close(); err != nil {
@@ -529,7 +526,7 @@ func (s *SFTP) SetMeta(ctx context.Context, rel string, m dest.Meta) error {
 }
 
 func (s *SFTP) setMeta(c *psftp.Client, p string, m dest.Meta) error {
-	if err := c.Chmod(p, m.Mode&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)); err != nil {
+	if err := c.Chmod(p, m.Mode&dest.ModeMask); err != nil {
 		return err
 	}
 	if !m.ModTime.IsZero() {
