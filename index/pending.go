@@ -141,6 +141,30 @@ type dirView struct {
 	set     map[string]*Record
 }
 
+// apply lays the queued writes of v over committed, a folder's records as
+// read from the database (read after v was taken), and returns the result:
+// nil when no record is left.
+func (v dirView) apply(committed map[string]Record) map[string]Record {
+	out := committed
+	if v.cleared {
+		out = nil
+	}
+	for name, r := range v.set {
+		if r == nil {
+			delete(out, name)
+			continue
+		}
+		if out == nil {
+			out = make(map[string]Record)
+		}
+		out[name] = *r
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
 func (p *pending) dir(rel string) dirView {
 	p.mu.Lock()
 	defer p.mu.Unlock()

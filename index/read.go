@@ -62,20 +62,7 @@ func (db *DB) Dir(ctx context.Context, rel string) map[string]Record {
 			return nil
 		}
 	}
-	for name, r := range view.set {
-		if r == nil {
-			delete(out, name)
-			continue
-		}
-		if out == nil {
-			out = make(map[string]Record)
-		}
-		out[name] = *r
-	}
-	if len(out) == 0 {
-		return nil
-	}
-	return out
+	return view.apply(out)
 }
 
 // Dirs returns the records of the folders rels (at most [DirsBatch]), as
@@ -128,23 +115,9 @@ func (db *DB) Dirs(ctx context.Context, rels []string) (out map[string]map[strin
 		return nil, false
 	}
 	for i, rel := range rels {
-		v := views[i]
-		if v.cleared {
-			delete(out, rel)
-		}
-		for name, r := range v.set {
-			m := out[rel]
-			if r == nil {
-				delete(m, name)
-				continue
-			}
-			if m == nil {
-				m = make(map[string]Record)
-				out[rel] = m
-			}
-			m[name] = *r
-		}
-		if len(out[rel]) == 0 {
+		if m := views[i].apply(out[rel]); m != nil {
+			out[rel] = m
+		} else {
 			delete(out, rel)
 		}
 	}
