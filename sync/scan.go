@@ -50,9 +50,7 @@ func (r *pairRun) scanDir(ctx context.Context, it dirItem, push func(dirItem)) {
 		return
 	}
 	recs := r.recordsFor(ctx, it)
-	if r.idx != nil && (r.live == nil || r.trustDest) {
-		meta.kids = new(kidRecords)
-	}
+	batchKids := r.idx != nil && (r.live == nil || r.trustDest) // see kidRecords
 	var dstEntries map[string]entry
 	if meta.dst != nil {
 		switch {
@@ -120,7 +118,10 @@ func (r *pairRun) scanDir(ctx context.Context, it dirItem, push func(dirItem)) {
 		}
 		switch {
 		case src.IsDir():
-			if meta.kids != nil {
+			if batchKids {
+				if meta.kids == nil {
+					meta.kids = new(kidRecords) // only folders with subfolders: the pass keeps every folder's meta
+				}
 				meta.kids.add(rel)
 			}
 			push(dirItem{rel: rel, src: src, dst: dst, parent: meta, rec: rec})

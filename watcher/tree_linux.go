@@ -330,11 +330,7 @@ func (w *Watcher) walk(ctx context.Context, x *node, subs []string, again bool) 
 			push(c, subs)
 		}
 	}
-	if w.full && !w.degraded {
-		w.degraded = true
-		logLimit(w.log, w.Watches(), w.missing)
-		w.queue(Event{Kind: Degraded})
-	}
+	w.noteDegraded()
 }
 
 // walkAll is walk for a whole tree (New's first walk, resync): the
@@ -408,6 +404,11 @@ func (w *Watcher) walkAll(ctx context.Context, x *node, subs []string, again boo
 	}
 	close(jobs)
 	wg.Wait()
+	w.noteDegraded()
+}
+
+// noteDegraded reports, once, that a walk ran out of watches.
+func (w *Watcher) noteDegraded() {
 	if w.full && !w.degraded {
 		w.degraded = true
 		logLimit(w.log, w.Watches(), w.missing)
