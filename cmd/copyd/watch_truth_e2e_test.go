@@ -93,22 +93,7 @@ func TestRunWaitsForTheWriter(t *testing.T) {
 
 	half := bytes.Repeat([]byte("0123456789abcdef"), 64<<10) // 1 MiB
 	want := append(bytes.Clone(half), bytes.Repeat([]byte("fedcba9876543210"), 64<<10)...)
-	stop := make(chan struct{})
-	var seen []string // what the monitor saw that was not the whole file
-	var mon sync.WaitGroup
-	mon.Go(func() {
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if got, err := os.ReadFile(filepath.Join(dst, "video.mp4")); err == nil && !bytes.Equal(got, want) {
-				seen = append(seen, fmt.Sprintf("%d bytes", len(got)))
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
-	})
+	partial := watchForPartial(filepath.Join(dst, "video.mp4"), want)
 	f, err := os.Create(filepath.Join(src, "video.mp4"))
 	if err != nil {
 		t.Fatal(err)
@@ -124,9 +109,7 @@ func TestRunWaitsForTheWriter(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.converge(src, dst)
-	close(stop)
-	mon.Wait()
-	if len(seen) > 0 {
+	if seen := partial(); len(seen) > 0 {
 		t.Errorf("the destination held an incomplete video.mp4 under its name: %v", seen[0])
 	}
 	d.finish(src, dst)

@@ -3,11 +3,9 @@
 package testserver
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
-	"sync"
 	"testing"
 	"time"
 )
@@ -25,10 +23,7 @@ type MinIO struct {
 
 	t    testing.TB
 	bin  string
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	out  *bytes.Buffer
-	done chan struct{}
+	proc process
 }
 
 // StartMinIO starts a MinIO server on a free port of 127.0.0.1, keeping
@@ -62,30 +57,11 @@ func StartMinIOIn(t testing.TB, dir string) *MinIO {
 // Start starts the server (again, after Kill) and waits until it serves.
 func (m *MinIO) Start() {
 	m.t.Helper()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.out = new(bytes.Buffer)
-	m.cmd = exec.Command(m.bin, "server", m.Dir, "--address", m.Endpoint, "--console-address", fmt.Sprintf("127.0.0.1:%d", freePort(m.t)), "--quiet")
-	m.cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+m.AccessKey, "MINIO_ROOT_PASSWORD="+m.SecretKey,
+	cmd := exec.Command(m.bin, "server", m.Dir, "--address", m.Endpoint, "--console-address", fmt.Sprintf("127.0.0.1:%d", freePort(m.t)), "--quiet")
+	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+m.AccessKey, "MINIO_ROOT_PASSWORD="+m.SecretKey,
 		"MINIO_BROWSER=off", "MINIO_UPDATE=off", "MINIO_CI_CD=1")
-	m.cmd.Stdout, m.cmd.Stderr = m.out, m.out
-	if err := m.cmd.Start(); err != nil {
-		m.t.Fatalf("start minio: %v", err)
-	}
-	m.done = make(chan struct{})
-	cmd, done, out := m.cmd, m.done, m.out
-	go func() { cmd.Wait(); close(done) }()
-	waitListening(m.t, m.Endpoint, 30*time.Second, done, out.String)
+	m.proc.start(m.t, cmd, m.Endpoint, 30*time.Second)
 }
 
 // Kill kills the server at once, as a crash would.
-func (m *MinIO) Kill() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.cmd == nil {
-		return
-	}
-	killTree(m.cmd.Process.Pid)
-	<-m.done
-	m.cmd = nil
-}
+func (m *MinIO) Kill() { m.proc.kill() }

@@ -3,7 +3,6 @@
 package testserver
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -29,10 +27,7 @@ type SSHD struct {
 	t      testing.TB
 	bin    string
 	config string
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	out    *bytes.Buffer
-	done   chan struct{}
+	proc   process
 }
 
 // StartSSHD starts sshd on a free port of 127.0.0.1 with a generated host
@@ -119,33 +114,12 @@ func (s *SSHD) URL(path string) string {
 // listens.
 func (s *SSHD) Start() {
 	s.t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.out = new(bytes.Buffer)
-	s.cmd = exec.Command(s.bin, "-D", "-e", "-f", s.config)
-	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
-	if err := s.cmd.Start(); err != nil {
-		s.t.Fatalf("start sshd: %v", err)
-	}
-	s.done = make(chan struct{})
-	cmd, done := s.cmd, s.done
-	go func() { cmd.Wait(); close(done) }()
-	out := s.out
-	waitListening(s.t, s.Addr(), 10*time.Second, done, out.String)
+	s.proc.start(s.t, exec.Command(s.bin, "-D", "-e", "-f", s.config), s.Addr(), 10*time.Second)
 }
 
 // Kill kills the server and every session it serves, as a crash or a
 // power cut of the server would: connections drop without a goodbye.
-func (s *SSHD) Kill() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cmd == nil {
-		return
-	}
-	killTree(s.cmd.Process.Pid)
-	<-s.done
-	s.cmd = nil
-}
+func (s *SSHD) Kill() { s.proc.kill() }
 
 // Stop stops the server.
 func (s *SSHD) Stop() { s.Kill() }
