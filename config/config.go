@@ -1,6 +1,10 @@
 package config
 
-import "time"
+import (
+	"time"
+
+	"github.com/copyd/copyd/dest"
+)
 
 // Default values applied by Load and ForPaths where the YAML says nothing.
 const (
@@ -55,4 +59,33 @@ type Pair struct {
 	Exclude     []string // gitignore-syntax patterns, relative to Source
 	Checksum    bool     // compare content, not only size and mtime
 	Fsync       bool     // fsync files and directories before reporting them done
+	// S3 and SFTP say how to reach a remote destination (s3://…,
+	// sftp://…); a local destination has neither block.
+	S3   S3
+	SFTP SFTP
+}
+
+// Remote reports whether the pair writes to an S3 or SFTP destination.
+func (p Pair) Remote() bool {
+	loc, err := dest.Parse(p.Destination)
+	return err == nil && loc.Remote()
+}
+
+// S3 is a pair's s3: block. Credentials never appear here: they come from
+// the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+// AWS_SESSION_TOKEN, or MinIO's MINIO_ROOT_USER/MINIO_ROOT_PASSWORD) or
+// from an AWS shared credentials file.
+type S3 struct {
+	Endpoint        string // host[:port] or http(s)://host[:port]; "" is AWS_ENDPOINT_URL, else AWS
+	Region          string
+	PathStyle       bool   // bucket in the path (MinIO and most self-hosted stores)
+	CredentialsFile string // an AWS shared credentials file; "" is ~/.aws/credentials
+	Connections     int    // requests at once; 0 is 16
+}
+
+// SFTP is a pair's sftp: block.
+type SFTP struct {
+	KeyFile     string // a private key; "" tries the agent and ~/.ssh/id_*
+	KnownHosts  string // "" is ~/.ssh/known_hosts
+	Connections int    // operations at once; 0 is 8
 }

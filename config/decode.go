@@ -105,6 +105,32 @@ func (d *decoder) pairs(key string, v *yaml.Node) []Pair {
 				d.boolean(key, v, &p.Checksum)
 			case "fsync":
 				d.boolean(key, v, &p.Fsync)
+			case "s3":
+				d.fields(key, v, s3Keys, func(sub string, v *yaml.Node) {
+					switch strings.TrimPrefix(sub, key+".") {
+					case "endpoint":
+						d.str(sub, v, &p.S3.Endpoint)
+					case "region":
+						d.str(sub, v, &p.S3.Region)
+					case "path_style":
+						d.boolean(sub, v, &p.S3.PathStyle)
+					case "credentials_file":
+						d.str(sub, v, &p.S3.CredentialsFile)
+					case "connections":
+						d.integer(sub, v, &p.S3.Connections)
+					}
+				})
+			case "sftp":
+				d.fields(key, v, sftpKeys, func(sub string, v *yaml.Node) {
+					switch strings.TrimPrefix(sub, key+".") {
+					case "key_file":
+						d.str(sub, v, &p.SFTP.KeyFile)
+					case "known_hosts":
+						d.str(sub, v, &p.SFTP.KnownHosts)
+					case "connections":
+						d.integer(sub, v, &p.SFTP.Connections)
+					}
+				})
 			}
 		})
 	}

@@ -11,7 +11,9 @@ var (
 	topKeys    = []string{"workers", "settle", "max_delay", "rescan", "state_dir", "log", "status", "pairs"}
 	logKeys    = []string{"level", "format"}
 	statusKeys = []string{"listen", "allow_remote"}
-	pairKeys   = []string{"name", "source", "destination", "delete", "archive", "exclude", "checksum", "fsync"}
+	pairKeys   = []string{"name", "source", "destination", "delete", "archive", "exclude", "checksum", "fsync", "s3", "sftp"}
+	s3Keys     = []string{"endpoint", "region", "path_style", "credentials_file", "connections"}
+	sftpKeys   = []string{"key_file", "known_hosts", "connections"}
 )
 
 // keyAliases maps names users reach for from other tools to copyd's.

@@ -6,7 +6,9 @@ import (
 	"github.com/copyd/copyd/dest"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
+	"strings"
 )
 
 // resolved holds a pair's folders with symbolic links resolved as far as
@@ -60,7 +62,7 @@ func checkPair(p *Pair, i int, r *report) resolved {
 	if usablePath(p.Source, srcKey, "the folder to copy", r) {
 		rs.src = checkSource(p, srcKey, r)
 	}
-	if usablePath(p.Destination, dstKey, "the folder to copy into", r) && localDestination(p.Destination, dstKey, r) {
+	if usablePath(p.Destination, dstKey, "the folder to copy into", r) && localDestination(p, i, r) {
 		rs.dst = resolveExisting(p.Destination)
 		checkWritable(p.Destination, dstKey, r)
 	}
@@ -83,21 +85,48 @@ func checkPair(p *Pair, i int, r *report) resolved {
 	return rs
 }
 
-// localDestination reports whether p names a local folder; an scp-style
-// host:path, an unknown scheme or a remote destination (which this build
-// does not write to yet) is reported instead of becoming a local folder of
-// that name.
-func localDestination(p, key string, r *report) bool {
-	loc, err := dest.Parse(p)
-	switch {
-	case err != nil:
+// localDestination reports whether pair i writes to a local folder. An
+// scp-style host:path or an unknown scheme is reported instead of becoming
+// a local folder of that name; a remote destination is checked here (its
+// s3: or sftp: block, no archive folder) and reported as not local.
+func localDestination(p *Pair, i int, r *report) bool {
+	key := r.pairKey(i, "destination")
+	loc, err := dest.Parse(p.Destination)
+	if err != nil {
 		r.add(key, ErrBadValue, "%s", err.Error())
 		return false
-	case loc.Remote():
-		r.add(key, ErrBadValue, "%s is a remote destination, which this build of copyd does not write to yet; give a local folder (a mounted NAS share works)", p)
-		return false
 	}
-	return true
+	if loc.Scheme != dest.SchemeS3 && p.S3 != (S3{}) {
+		r.add(r.pairKey(i, "s3"), ErrBadValue, "an s3: block belongs to a pair whose destination is s3://bucket/prefix; remove it or change the destination")
+	}
+	if loc.Scheme != dest.SchemeSFTP && p.SFTP != (SFTP{}) {
+		r.add(r.pairKey(i, "sftp"), ErrBadValue, "an sftp: block belongs to a pair whose destination is sftp://user@host/path; remove it or change the destination")
+	}
+	if p.S3.Connections < 0 {
+		r.add(r.pairKey(i, "s3.connections"), ErrBadValue, "connections must be 1 or more (0 or unset: 16)")
+	}
+	if p.SFTP.Connections < 0 {
+		r.add(r.pairKey(i, "sftp.connections"), ErrBadValue, "connections must be 1 or more (0 or unset: 8)")
+	}
+	if !loc.Remote() {
+		return true
+	}
+	if p.Archive != "" {
+		r.add(r.pairKey(i, "archive"), ErrBadValue, "archive: is for local destinations in this version; remove it (with delete: true, versioning on the bucket or server keeps replaced files)")
+	}
+	for _, f := range []struct{ key, path string }{
+		{"s3.credentials_file", p.S3.CredentialsFile},
+		{"sftp.key_file", p.SFTP.KeyFile},
+		{"sftp.known_hosts", p.SFTP.KnownHosts},
+	} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			r.add(r.pairKey(i, f.key), ErrBadValue, "%s cannot be read (%s); give the path of an existing file", f.path, reason(err))
+		}
+	}
+	return false
 }
 
 // usablePath reports a missing path or one starting with ~.
@@ -198,6 +227,12 @@ func checkDestOverlaps(c *Config, rs []resolved, r *report) {
 	for j := range rs {
 		for i := range j {
 			a, b := rs[i].dst, rs[j].dst
+			if ka, kb := remoteKey(c.Pairs[i].Destination), remoteKey(c.Pairs[j].Destination); ka != "" && kb != "" &&
+				(ka == kb || strings.HasPrefix(ka, kb+"/") || strings.HasPrefix(kb, ka+"/") || ka == "" || kb == "") {
+				r.add(r.pairKey(j, "destination"), ErrDestOverlap, "%s overlaps %s, the destination of %s; give each pair its own bucket prefix or server folder",
+					c.Pairs[j].Destination, c.Pairs[i].Destination, r.pairRef(c, i))
+				continue
+			}
 			if a == "" || b == "" || !HasPathPrefix(a, b) && !HasPathPrefix(b, a) {
 				continue
 			}
@@ -264,4 +299,22 @@ func (r *report) pairRef(c *Config, i int) string {
 		ref += fmt.Sprintf(" (line %d)", l)
 	}
 	return ref
+}
+
+// remoteKey is a remote destination as one slash-separated path that
+// nests the way its storage does (the server or bucket first); "" for a
+// local folder or an unusable destination.
+func remoteKey(d string) string {
+	loc, err := dest.Parse(d)
+	if err != nil || !loc.Remote() {
+		return ""
+	}
+	if loc.Scheme == dest.SchemeS3 {
+		return strings.TrimSuffix("s3:"+loc.Bucket+"/"+loc.Prefix, "/")
+	}
+	port := loc.Port
+	if port == 0 {
+		port = 22
+	}
+	return fmt.Sprintf("sftp:%s@%s:%d%s", loc.User, strings.ToLower(loc.Host), port, strings.TrimSuffix(path.Clean("/"+loc.Path), "/"))
 }

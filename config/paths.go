@@ -21,6 +21,9 @@ func absPaths(c *Config, base string) {
 			p.Destination = absPath(base, p.Destination) // else left as written, for checkPair to report
 		}
 		p.Archive = absPath(base, p.Archive)
+		p.S3.CredentialsFile = absPath(base, p.S3.CredentialsFile)
+		p.SFTP.KeyFile = absPath(base, p.SFTP.KeyFile)
+		p.SFTP.KnownHosts = absPath(base, p.SFTP.KnownHosts)
 	}
 }
 

@@ -178,7 +178,7 @@ func (r *pairRun) removeExtra(ctx context.Context, rel string, isDir bool) error
 	}
 	for _, e := range entries {
 		child := relJoin(rel, e.Name())
-		if r.excl.excluded(child, e.IsDir()) {
+		if r.excl.Excluded(child, e.IsDir()) {
 			continue
 		}
 		if err := r.removeExtra(ctx, child, e.IsDir()); err != nil {
@@ -191,7 +191,7 @@ func (r *pairRun) removeExtra(ctx context.Context, rel string, isDir bool) error
 // holdsExcluded reports whether the destination folder rel holds an
 // excluded entry at any depth (true when that cannot be read: keep it).
 func (r *pairRun) holdsExcluded(rel string) bool {
-	if r.excl.m == nil {
+	if r.excl.Empty() {
 		return false
 	}
 	entries, err := readDir(r.dstPath(rel))
@@ -200,7 +200,7 @@ func (r *pairRun) holdsExcluded(rel string) bool {
 	}
 	for _, e := range entries {
 		child := relJoin(rel, e.Name())
-		if r.excl.excluded(child, e.IsDir()) || e.IsDir() && r.holdsExcluded(child) {
+		if r.excl.Excluded(child, e.IsDir()) || e.IsDir() && r.holdsExcluded(child) {
 			return true
 		}
 	}

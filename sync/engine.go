@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/copyd/copyd/config"
+	"github.com/copyd/copyd/internal/exclude"
 )
 
 // Options configure a [Sync].
@@ -68,7 +69,7 @@ func Sync(ctx context.Context, pairs []config.Pair, o Options) (Summary, error) 
 	for _, p := range pairs {
 		r := &pairRun{
 			pair:      p,
-			excl:      newExcluder(p.Exclude),
+			excl:      exclude.New(p.Exclude),
 			queue:     pool.NewQueue(4 * max(o.Workers, 1)),
 			log:       o.Log.With("pair", p.Name),
 			progress:  o.Progress.child(),

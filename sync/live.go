@@ -16,6 +16,7 @@ import (
 
 	"github.com/copyd/copyd/config"
 	"github.com/copyd/copyd/index"
+	"github.com/copyd/copyd/internal/exclude"
 	"github.com/copyd/copyd/internal/tempname"
 	"github.com/copyd/copyd/watcher"
 )
@@ -81,7 +82,7 @@ type livePair struct {
 	rescan   time.Duration
 	stateDir string
 	log      *slog.Logger
-	excl     *excluder
+	excl     *exclude.Matcher
 	owner    bool
 	progress *Progress
 	planMu   sync.Mutex
@@ -148,7 +149,7 @@ func newLivePair(p config.Pair, cfg *config.Config, pool *Pool, log *slog.Logger
 		rescan:   cfg.Rescan,
 		stateDir: cfg.StateDir,
 		log:      log.With("pair", p.Name),
-		excl:     newExcluder(p.Exclude),
+		excl:     exclude.New(p.Exclude),
 		owner:    canChown(),
 		progress: new(Progress),
 		wakeLoop: make(chan struct{}, 1),
@@ -266,7 +267,7 @@ func (lp *livePair) serve(ctx context.Context, ready func()) {
 	// Watch first, then scan: what changes during the scan is queued.
 	w, err := watcher.New(ctx, watcher.Options{
 		Root:    lp.pair.Source,
-		Exclude: lp.excl.excluded,
+		Exclude: lp.excl.Excluded,
 		Log:     lp.log,
 		Notify:  lp.onEvent,
 	})
@@ -673,7 +674,7 @@ func (lp *livePair) scanUnfinished(ctx context.Context) {
 		if ctx.Err() != nil || lp.isPaused() {
 			return
 		}
-		if d != "" && lp.excl.excluded(d, true) {
+		if d != "" && lp.excl.Excluded(d, true) {
 			continue
 		}
 		if err := lp.scan(ctx, d, false, false, nil); err != nil {
@@ -1040,7 +1041,7 @@ func (lp *livePair) syncPath(ctx context.Context, rel string, written bool) (cop
 	case err != nil:
 		r.fail("stat", rel, err)
 		return false
-	case rel != "" && r.excl.excluded(rel, src.IsDir()):
+	case rel != "" && r.excl.Excluded(rel, src.IsDir()):
 		return false
 	}
 	if missing := lp.missingDestParent(rel); missing != "" {

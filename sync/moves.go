@@ -399,7 +399,7 @@ func (lp *livePair) newChildren(dir moveCandidate) []moveCandidate {
 	var out []moveCandidate
 	for _, e := range entries {
 		rel := relJoin(dir.rel, e.Name())
-		if tempname.Is(e.Name()) || lp.excl.excluded(rel, e.IsDir()) {
+		if tempname.Is(e.Name()) || lp.excl.Excluded(rel, e.IsDir()) {
 			continue
 		}
 		if fi, err := lstatPath(r.srcPath(rel)); err == nil && (fi.Mode().IsRegular() || fi.IsDir()) {

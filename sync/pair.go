@@ -15,12 +15,13 @@ import (
 
 	"github.com/copyd/copyd/config"
 	"github.com/copyd/copyd/index"
+	"github.com/copyd/copyd/internal/exclude"
 )
 
 // pairRun is the state of one pair during one pass over its tree.
 type pairRun struct {
 	pair     config.Pair
-	excl     *excluder
+	excl     *exclude.Matcher
 	queue    *Queue
 	log      *slog.Logger
 	progress *Progress

@@ -112,7 +112,7 @@ func (r *pairRun) roomDir(ctx context.Context, it dirItem, push func(dirItem)) {
 		de, inDst := dstEntries[e.name]
 		delete(dstEntries, e.name) // a name the source has is never extra
 		rel := relJoin(it.rel, e.name)
-		if !inDst || e.err != nil || de.err != nil || !e.info.IsDir() || !de.info.IsDir() || r.excl.excluded(rel, true) {
+		if !inDst || e.err != nil || de.err != nil || !e.info.IsDir() || !de.info.IsDir() || r.excl.Excluded(rel, true) {
 			continue // only folders on both sides are walked; an entry of another type is replaced by its copy
 		}
 		sub := dirItem{rel: rel, src: e.info, dst: de.info, parent: meta}

@@ -98,7 +98,7 @@ func (r *pairRun) scanDir(ctx context.Context, it dirItem, push func(dirItem)) {
 			continue
 		}
 		src := e.info
-		if r.excl.excluded(rel, src.IsDir()) {
+		if r.excl.Excluded(rel, src.IsDir()) {
 			continue // neither copied nor deleted
 		}
 		if de.err != nil {
@@ -196,7 +196,7 @@ func (r *pairRun) recordsExact(rel string, list map[string]entry, recs map[strin
 	}
 	for name, e := range list {
 		rec, ok := recs[name]
-		if !ok || e.err != nil || e.info == nil || r.excl.excluded(relJoin(rel, name), e.info.IsDir()) {
+		if !ok || e.err != nil || e.info == nil || r.excl.Excluded(relJoin(rel, name), e.info.IsDir()) {
 			return false
 		}
 		d, ok := destIdentity(e.info)
@@ -307,7 +307,7 @@ func (r *pairRun) noteExtras(dir string, left map[string]entry, meta *dirMeta) {
 			continue
 		}
 		isDir := e.info != nil && e.info.IsDir()
-		if r.excl.excluded(rel, isDir) {
+		if r.excl.Excluded(rel, isDir) {
 			continue
 		}
 		if isDir {

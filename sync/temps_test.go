@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/copyd/copyd/config"
+	"github.com/copyd/copyd/internal/exclude"
 )
 
 // TestScanSparesTempsInFlight: a scan removes the temp files it lists in
@@ -25,7 +26,7 @@ func TestScanSparesTempsInFlight(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	r := &pairRun{pair: config.Pair{Destination: dst}, log: slog.New(slog.NewTextHandler(io.Discard, nil)), excl: &excluder{}}
+	r := &pairRun{pair: config.Pair{Destination: dst}, log: slog.New(slog.NewTextHandler(io.Discard, nil)), excl: exclude.New(nil)}
 	left := map[string]entry{filepath.Base(flying): {name: filepath.Base(flying)}, filepath.Base(stale): {name: filepath.Base(stale)}}
 	r.noteExtras("", left, &dirMeta{})
 	if _, err := os.Lstat(flying); err != nil {

@@ -1,4 +1,4 @@
-package sync
+package exclude
 
 import (
 	"strings"
@@ -6,28 +6,29 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/format/gitignore"
 )
 
-// excluder decides which paths a pair leaves alone, with gitignore syntax
+// Matcher decides which paths a pair leaves alone, with gitignore syntax
 // (go-git's matcher: negation, anchoring with "/", "**", directory-only
 // patterns). Excluded paths are neither copied nor deleted.
-type excluder struct {
+type Matcher struct {
 	m gitignore.Matcher // nil when there are no patterns
 }
 
-func newExcluder(patterns []string) *excluder {
+// New returns a Matcher of patterns; none matches nothing.
+func New(patterns []string) *Matcher {
 	if len(patterns) == 0 {
-		return &excluder{}
+		return &Matcher{}
 	}
 	ps := make([]gitignore.Pattern, 0, len(patterns))
 	for _, p := range patterns {
 		ps = append(ps, gitignore.ParsePattern(p, nil))
 	}
-	return &excluder{m: gitignore.NewMatcher(ps)}
+	return &Matcher{m: gitignore.NewMatcher(ps)}
 }
 
-// excluded reports whether rel (slash-separated, relative to the source
+// Excluded reports whether rel (slash-separated, relative to the source
 // root) is excluded. Patterns also match through excluded parents, so a file
 // inside "cache/" is excluded even when asked about on its own.
-func (e *excluder) excluded(rel string, isDir bool) bool {
+func (e *Matcher) Excluded(rel string, isDir bool) bool {
 	if e.m == nil || rel == "" || rel == "." {
 		return false
 	}
@@ -41,3 +42,6 @@ func (e *excluder) excluded(rel string, isDir bool) bool {
 	}
 	return e.m.Match(parts, isDir)
 }
+
+// Empty reports whether the matcher has no patterns: nothing is excluded.
+func (e *Matcher) Empty() bool { return e.m == nil }

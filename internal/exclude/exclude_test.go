@@ -1,4 +1,4 @@
-package sync
+package exclude
 
 import "testing"
 
@@ -62,8 +62,8 @@ func TestExcluder(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			e := newExcluder(tt.patterns)
-			if got := e.excluded(tt.path, tt.isDir); got != tt.want {
+			e := New(tt.patterns)
+			if got := e.Excluded(tt.path, tt.isDir); got != tt.want {
 				t.Errorf("excluded(%q, isDir=%v) with %q = %v, want %v", tt.path, tt.isDir, tt.patterns, got, tt.want)
 			}
 		})
