@@ -84,3 +84,19 @@ func (p *Progress) summary(d time.Duration, failures []*FileError) Summary {
 		Failures: failures,
 	}
 }
+
+// Child returns counters for one pair of another engine (the remote one)
+// that also add to p.
+func (p *Progress) Child() *Progress { return p.child() }
+
+// Summarize returns the Summary of a run that took d, with failures (the
+// first of them) listed.
+func (p *Progress) Summarize(d time.Duration, failures []*FileError) Summary {
+	if len(failures) > maxListedFailures {
+		failures = failures[:maxListedFailures]
+	}
+	return p.summary(d, failures)
+}
+
+// MaxListedFailures is how many failed paths a Summary lists at most.
+const MaxListedFailures = maxListedFailures

@@ -8,7 +8,9 @@ import (
 	"os"
 	"time"
 
+	"github.com/copyd/copyd/config"
 	"github.com/copyd/copyd/index"
+	"github.com/copyd/copyd/remote"
 	copysync "github.com/copyd/copyd/sync"
 )
 
@@ -33,7 +35,21 @@ func cmdSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if showProgress(f.progress, stderr) && !f.dryRun {
 		stopBar = startProgressBar(ctx, stderr, progress)
 	}
-	sum, err := copysync.Sync(ctx, cfg.Pairs, copysync.Options{
+	locals, remotes := splitPairs(cfg.Pairs)
+	var (
+		rsum copysync.Summary
+		rerr error
+		done = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		if len(remotes) > 0 {
+			rsum, rerr = remote.Sync(ctx, remotes, remote.Options{
+				DryRun: f.dryRun, Plan: stdout, Log: log, Progress: progress, StateDir: cfg.StateDir,
+			})
+		}
+	}()
+	sum, err := copysync.Sync(ctx, locals, copysync.Options{
 		Workers:  cfg.Workers,
 		DryRun:   f.dryRun,
 		Plan:     stdout,
@@ -41,6 +57,8 @@ func cmdSync(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Progress: progress,
 		StateDir: cfg.StateDir,
 	})
+	<-done
+	sum, err = mergeSummaries(sum, rsum), errors.Join(err, rerr)
 	stopBar()
 	if len(cfg.Pairs) != 1 || !errors.Is(err, index.ErrLocked) {
 		// A lone pair refused before it began (another copyd holds its
@@ -116,3 +134,27 @@ func showProgress(when string, w io.Writer) bool {
 
 // progressInterval is how often the bar redraws.
 const progressInterval = 200 * time.Millisecond
+
+// splitPairs sorts pairs into those package sync copies (local
+// destinations) and those package remote does (S3, SFTP).
+func splitPairs(pairs []config.Pair) (locals, remotes []config.Pair) {
+	for _, p := range pairs {
+		if p.Remote() {
+			remotes = append(remotes, p)
+		} else {
+			locals = append(locals, p)
+		}
+	}
+	return locals, remotes
+}
+
+// mergeSummaries adds the remote engine's run to the local one's: both
+// counted into one Progress, so the counts are the Progress's (a's); the
+// longer duration and both failure lists are kept.
+func mergeSummaries(a, b copysync.Summary) copysync.Summary {
+	a.Duration = max(a.Duration, b.Duration)
+	a.Copied, a.Bytes, a.UpToDate = max(a.Copied, b.Copied), max(a.Bytes, b.Bytes), max(a.UpToDate, b.UpToDate)
+	a.Special, a.Deleted, a.Archived, a.Failed = max(a.Special, b.Special), max(a.Deleted, b.Deleted), max(a.Archived, b.Archived), max(a.Failed, b.Failed)
+	a.Failures = append(a.Failures, b.Failures...)
+	return a
+}
