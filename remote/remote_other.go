@@ -28,3 +28,31 @@ var errNotHere = errors.New("remote destinations (s3://, sftp://) need Linux in 
 func Sync(context.Context, []config.Pair, Options) (copysync.Summary, error) {
 	return copysync.Summary{}, errNotHere
 }
+
+// Daemon refuses remote pairs: see errNotHere.
+type Daemon struct{ o Options }
+
+// NewDaemon returns a daemon that refuses its pairs.
+func NewDaemon(o Options, ready func()) *Daemon {
+	if ready != nil {
+		ready()
+	}
+	return &Daemon{o: o}
+}
+
+// Run logs errNotHere once per remote pair and waits for ctx.
+func (d *Daemon) Run(ctx context.Context, cfg *config.Config) error {
+	for _, p := range cfg.Pairs {
+		if p.Remote() && d.o.Log != nil {
+			d.o.Log.Error("pair not started", "pair", p.Name, "err", errNotHere)
+		}
+	}
+	<-ctx.Done()
+	return nil
+}
+
+// Reload does nothing.
+func (d *Daemon) Reload(*config.Config) {}
+
+// Connect refuses: see errNotHere.
+func Connect(context.Context, config.Pair) (io.Closer, error) { return nil, errNotHere }

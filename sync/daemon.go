@@ -94,10 +94,12 @@ func (d *Daemon) Run(ctx context.Context, cfg *config.Config) error {
 	start0 := time.Now()
 
 	var readyOnce sync.Once
-	pending := len(cfg.Pairs)
+	pending := len(localPairs(cfg.Pairs))
 	readyCh := make(chan struct{}, len(cfg.Pairs))
-	if pending == 0 {
+	if len(cfg.Pairs) == 0 {
 		log.Warn("no pairs configured; nothing to do until the config has one and is reloaded")
+	}
+	if pending == 0 {
 		d.ready(&readyOnce)
 	}
 	start := func(p config.Pair, cfg *config.Config, first bool) {
@@ -123,7 +125,7 @@ func (d *Daemon) Run(ctx context.Context, cfg *config.Config) error {
 		<-rp.done
 		delete(pairs, name)
 	}
-	for _, p := range cfg.Pairs {
+	for _, p := range localPairs(cfg.Pairs) {
 		start(p, cfg, true)
 	}
 	d.publish(cfg, pairs, start0)
@@ -141,7 +143,7 @@ func (d *Daemon) Run(ctx context.Context, cfg *config.Config) error {
 			added, removed, restarted := 0, 0, 0
 			timings := next.Settle != cfg.Settle || next.MaxDelay != cfg.MaxDelay || next.Rescan != cfg.Rescan || next.StateDir != cfg.StateDir
 			want := make(map[string]config.Pair, len(next.Pairs))
-			for _, p := range next.Pairs {
+			for _, p := range localPairs(next.Pairs) {
 				want[p.Name] = p
 			}
 			// Stop before start: a new pair may take over a folder an old one wrote to.
@@ -156,7 +158,7 @@ func (d *Daemon) Run(ctx context.Context, cfg *config.Config) error {
 					restarted++
 				}
 			}
-			for _, p := range next.Pairs {
+			for _, p := range localPairs(next.Pairs) {
 				if _, ok := pairs[p.Name]; !ok {
 					start(p, next, false)
 					added++
@@ -223,4 +225,16 @@ func (d *Daemon) publish(cfg *config.Config, pairs map[string]*runningPair, star
 			d.pairs = append(d.pairs, rp.live)
 		}
 	}
+}
+
+// localPairs are the pairs this engine serves: those with a local
+// destination (package remote serves S3 and SFTP).
+func localPairs(pairs []config.Pair) []config.Pair {
+	var out []config.Pair
+	for _, p := range pairs {
+		if !p.Remote() {
+			out = append(out, p)
+		}
+	}
+	return out
 }

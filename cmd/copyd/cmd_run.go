@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/copyd/copyd/config"
+	"github.com/copyd/copyd/remote"
 	"github.com/copyd/copyd/status"
 	copysync "github.com/copyd/copyd/sync"
 	sdnotify "github.com/coreos/go-systemd/v22/daemon"
@@ -54,14 +55,30 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer signal.Stop(hup)
 
 	metrics := status.NewMetrics()
+	// Ready once both engines are: the local one and the remote one.
+	var readyMu sync.Mutex
+	engines := 2
+	ready := func() {
+		readyMu.Lock()
+		defer readyMu.Unlock()
+		if engines--; engines == 0 {
+			notifySystemd(log, sdnotify.SdNotifyReady)
+			log.Info("ready", "pairs", len(cfg.Pairs))
+		}
+	}
 	d := copysync.NewDaemon(copysync.DaemonOptions{
 		Log:     log,
 		Metrics: metrics,
-		Ready: func() {
-			notifySystemd(log, sdnotify.SdNotifyReady)
-			log.Info("ready", "pairs", len(cfg.Pairs))
-		},
+		Ready:   ready,
 	})
+	rd := remote.NewDaemon(remote.Options{Log: log, StateDir: cfg.StateDir}, ready)
+	remoteCtx, stopRemote := context.WithCancel(ctx)
+	remoteDone := make(chan struct{})
+	go func() {
+		defer close(remoteDone)
+		_ = rd.Run(remoteCtx, cfg)
+	}()
+	defer func() { stopRemote(); <-remoteDone }()
 	var served sync.WaitGroup
 	defer served.Wait()
 	if cfg.Status.Listen != "" {
@@ -109,6 +126,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			notifySystemd(log, sdnotify.SdNotifyReloading)
 			cfg = next
 			d.Reload(next)
+			rd.Reload(next)
 			notifySystemd(log, sdnotify.SdNotifyReady)
 		}
 	}

@@ -82,7 +82,10 @@ func New(ctx context.Context, cfg Config) (*S3, error) {
 	case err != nil:
 		err = mapErr(err)
 		if errors.Is(err, fs.ErrPermission) {
-			return nil, fmt.Errorf("%s at %s: the credentials were refused (%w): check the access key and secret in the s3: block or the environment", s.name, endpoint, err)
+			return nil, fmt.Errorf("%s at %s: the credentials were refused (%w): check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in copyd's environment, or the credentials file", s.name, endpoint, err)
+		}
+		if dest.IsTransient(err) {
+			return nil, fmt.Errorf("%s: cannot reach %s (%w): check the endpoint and that the server is running", s.name, endpoint, err)
 		}
 		return nil, fmt.Errorf("%s at %s: %w", s.name, endpoint, err)
 	case !ok:

@@ -100,7 +100,11 @@ func Dial(ctx context.Context, cfg Config) (*SFTP, error) {
 	switch {
 	case err != nil:
 		s.Close()
-		return nil, fmt.Errorf("%s: the folder %s on the server: %w", s.name, cfg.Path, mapErr(err))
+		err = mapErr(err)
+		if errors.Is(err, dest.ErrNotExist) {
+			return nil, fmt.Errorf("%s: the folder %s does not exist on the server (%w): create it there first", s.name, cfg.Path, err)
+		}
+		return nil, fmt.Errorf("%s: the folder %s on the server: %w", s.name, cfg.Path, err)
 	case !fi.IsDir():
 		s.Close()
 		return nil, fmt.Errorf("%s: %s on the server is not a folder", s.name, cfg.Path)

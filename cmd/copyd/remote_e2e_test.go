@@ -1,0 +1,242 @@
+//go:build linux
+
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/copyd/copyd/config"
+	"github.com/copyd/copyd/dest"
+	"github.com/copyd/copyd/internal/testserver"
+	"github.com/copyd/copyd/remote"
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+)
+
+// remoteServer is a real server for one remote destination, with what a
+// user writes in the config to reach it.
+type remoteServer struct {
+	name  string
+	yaml  string      // the pair's destination and its block
+	pair  config.Pair // the same, for reading back
+	kill  func()
+	start func()
+}
+
+func remoteServers(t *testing.T) []func(t *testing.T) remoteServer {
+	return []func(t *testing.T) remoteServer{
+		func(t *testing.T) remoteServer {
+			srv := testserver.StartMinIO(t)
+			cl, err := minio.New(srv.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(srv.AccessKey, srv.SecretKey, "")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cl.MakeBucket(t.Context(), "backup", minio.MakeBucketOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
+			t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
+			p := config.Pair{Destination: "s3://backup/home", S3: config.S3{Endpoint: "http://" + srv.Endpoint, PathStyle: true}}
+			return remoteServer{
+				name: "s3",
+				yaml: fmt.Sprintf("    destination: s3://backup/home\n    s3:\n      endpoint: http://%s\n      path_style: true\n", srv.Endpoint),
+				pair: p, kill: srv.Kill, start: srv.Start,
+			}
+		},
+		func(t *testing.T) remoteServer {
+			srv := testserver.StartSSHD(t)
+			if err := os.Mkdir(filepath.Join(srv.Root, "backup"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			u := srv.URL("backup")
+			p := config.Pair{Destination: u, SFTP: config.SFTP{KeyFile: srv.KeyFile, KnownHosts: srv.KnownHosts}}
+			return remoteServer{
+				name: "sftp",
+				yaml: fmt.Sprintf("    destination: %s\n    sftp:\n      key_file: %s\n      known_hosts: %s\n", u, srv.KeyFile, srv.KnownHosts),
+				pair: p, kill: srv.Kill, start: srv.Start,
+			}
+		},
+	}
+}
+
+// remoteTree reads a remote destination back: path → content ("->
+// target" for a symlink, "/" for a folder).
+func remoteTree(t *testing.T, p config.Pair) (map[string]string, error) {
+	d, err := remote.Connect(t.Context(), p)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	out := map[string]string{}
+	var walk func(rel string) error
+	walk = func(rel string) error {
+		es, err := d.List(t.Context(), rel)
+		if err != nil {
+			return err
+		}
+		for _, e := range es {
+			crel := strings.TrimPrefix(rel+"/"+e.Name, "/")
+			switch e.Kind {
+			case dest.Dir:
+				out[crel] = "/"
+				if err := walk(crel); err != nil {
+					return err
+				}
+			case dest.Symlink:
+				out[crel] = "-> " + e.Target
+			default:
+				rc, err := d.Open(t.Context(), crel)
+				if err != nil {
+					return err
+				}
+				b, err := io.ReadAll(rc)
+				rc.Close()
+				if err != nil {
+					return err
+				}
+				out[crel] = string(b)
+			}
+		}
+		return nil
+	}
+	return out, walk("")
+}
+
+// waitRemote waits until the destination's files and symlinks are want.
+func waitRemote(t *testing.T, p config.Pair, timeout time.Duration, want map[string]string) {
+	t.Helper()
+	waitFor(t, timeout, func() error {
+		got, err := remoteTree(t, p)
+		if err != nil {
+			return err
+		}
+		for k, v := range want {
+			if got[k] != v {
+				return fmt.Errorf("%s: have %q, want %q", k, got[k], v)
+			}
+		}
+		for k, v := range got {
+			if _, ok := want[k]; !ok && v != "/" {
+				return fmt.Errorf("%s: have %q, want nothing", k, v)
+			}
+		}
+		return nil
+	})
+}
+
+// TestRemoteSyncCheckAndRun drives the binary as a user would against a
+// real MinIO and a real sshd: copyd check, copyd sync, then copyd run
+// copying a new file within a second, pausing while the server is down
+// and resuming by itself once it is back.
+func TestRemoteSyncCheckAndRun(t *testing.T) {
+	for _, mk := range remoteServers(t) {
+		srv := mk(t)
+		t.Run(srv.name, func(t *testing.T) {
+			base := t.TempDir()
+			src := filepath.Join(base, "home")
+			writeTree(t, src, map[string]string{"a.txt": "alpha", "docs/b.md": "bravo", "docs/deep/c": "charlie"})
+			if err := os.Symlink("docs/b.md", filepath.Join(src, "link")); err != nil {
+				t.Fatal(err)
+			}
+			cfg := filepath.Join(base, "copyd.yaml")
+			yaml := fmt.Sprintf("state_dir: %s\nsettle: 50ms\npairs:\n  - name: home\n    source: %s\n    delete: true\n%s",
+				filepath.Join(base, "state"), src, srv.yaml)
+			if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			p := srv.pair
+			p.Source = src
+
+			if r := copyd(t, "check", "-c", cfg); r.code != 0 {
+				t.Fatalf("copyd check: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+			}
+			r := copyd(t, "sync", "-c", cfg)
+			if r.code != 0 || !strings.Contains(r.stdout, "copied 4 files") {
+				t.Fatalf("copyd sync: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+			}
+			want := map[string]string{"a.txt": "alpha", "docs/b.md": "bravo", "docs/deep/c": "charlie", "link": "-> docs/b.md"}
+			waitRemote(t, p, time.Second, want)
+			if r := copyd(t, "sync", "-c", cfg); r.code != 0 || !strings.Contains(r.stdout, "copied 0 files") {
+				t.Fatalf("second copyd sync: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+			}
+
+			d := startRun(t, nil, "-c", cfg, "--log-format", "json")
+			d.waitWatching("home")
+			write(t, filepath.Join(src, "docs/new.txt"), "fresh")
+			remove(t, filepath.Join(src, "a.txt"))
+			want["docs/new.txt"] = "fresh"
+			delete(want, "a.txt")
+			waitRemote(t, p, 10*time.Second, want)
+
+			// The server goes away: the pair pauses, and resumes by itself.
+			srv.kill()
+			mark := d.mark()
+			write(t, filepath.Join(src, "while-down.txt"), "queued")
+			d.waitLog(mark, match{level: "ERROR", attrs: map[string]string{"pair": "home"}})
+			srv.start()
+			want["while-down.txt"] = "queued"
+			waitRemote(t, p, 30*time.Second, want)
+			d.stopOK(syscall.SIGTERM)
+		})
+	}
+}
+
+// TestRemoteCheckRefuses: copyd check connects to each remote and says in
+// one sentence what is wrong, with exit 2; no secret is ever printed.
+func TestRemoteCheckRefuses(t *testing.T) {
+	mio := testserver.StartMinIO(t)
+	cl, err := minio.New(mio.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(mio.AccessKey, mio.SecretKey, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.MakeBucket(t.Context(), "backup", minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ssh := testserver.StartSSHD(t)
+	base := t.TempDir()
+	src := filepath.Join(base, "src")
+	writeTree(t, src, map[string]string{"a": "a"})
+	emptyKnown := filepath.Join(base, "known_hosts")
+	if err := os.WriteFile(emptyKnown, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s3block := func(endpoint string) string {
+		return fmt.Sprintf("    s3:\n      endpoint: %s\n      path_style: true\n", endpoint)
+	}
+	cases := []struct {
+		name, dest, block, secret string
+		want                      string
+	}{
+		{"wrong secret", "s3://backup/x", s3block("http://" + mio.Endpoint), "not-the-secret", "credentials"},
+		{"missing bucket", "s3://nobucket/x", s3block("http://" + mio.Endpoint), mio.SecretKey, "bucket"},
+		{"nothing listening", "s3://backup/x", s3block("http://127.0.0.1:1"), mio.SecretKey, "cannot reach 127.0.0.1:1"},
+		{"unknown host key", ssh.URL(""), fmt.Sprintf("    sftp:\n      key_file: %s\n      known_hosts: %s\n", ssh.KeyFile, emptyKnown), "", "known_hosts"},
+		{"missing folder", ssh.URL("/nope"), fmt.Sprintf("    sftp:\n      key_file: %s\n      known_hosts: %s\n", ssh.KeyFile, ssh.KnownHosts), "", "create it there first"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Setenv("AWS_ACCESS_KEY_ID", mio.AccessKey)
+			t.Setenv("AWS_SECRET_ACCESS_KEY", c.secret)
+			cfg := filepath.Join(t.TempDir(), "copyd.yaml")
+			yaml := fmt.Sprintf("pairs:\n  - name: p\n    source: %s\n    destination: %s\n%s", src, c.dest, c.block)
+			if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			r := copyd(t, "check", "-c", cfg)
+			t.Logf("copyd check: %s", r.stderr)
+			if r.code != 2 || !strings.Contains(r.stderr, c.want) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+				t.Errorf("exit %d, stderr %q; want exit 2 and one line naming %q", r.code, r.stderr, c.want)
+			}
+			if c.secret != "" && strings.Contains(r.stderr+r.stdout, c.secret) {
+				t.Errorf("the secret appears in the output")
+			}
+		})
+	}
+}

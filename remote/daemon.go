@@ -1,0 +1,340 @@
+//go:build linux
+
+package remote
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"sync"
+	"time"
+
+	"github.com/copyd/copyd/config"
+	"github.com/copyd/copyd/index"
+	"github.com/copyd/copyd/watcher"
+)
+
+// Daemon keeps remote pairs in step as their sources change: per pair it
+// waits for the source, connects, watches the source, makes a full pass,
+// then scans the folders whose events settled (settle after the last
+// event, max_delay after the first) and, on the rescan schedule, makes a
+// full pass that lists the destination and repairs drift. A destination
+// that cannot be reached or refuses writes pauses its pair; the daemon
+// tries again with back-off (1 s doubling to 5 min) and resumes by itself
+// with a full pass from the index.
+type Daemon struct {
+	o      Options
+	ready  func()
+	reload chan *config.Config
+}
+
+// NewDaemon returns a daemon; ready, when set, is called once every pair
+// of the first config watches its source or waits for it (or for its
+// destination).
+func NewDaemon(o Options, ready func()) *Daemon {
+	o.fill()
+	if ready == nil {
+		ready = func() {}
+	}
+	return &Daemon{o: o, ready: ready, reload: make(chan *config.Config, 1)}
+}
+
+// Reload hands the daemon a new config: changed pairs restart, removed
+// ones stop, new ones start. It does not wait.
+func (d *Daemon) Reload(cfg *config.Config) {
+	for {
+		select {
+		case d.reload <- cfg:
+			return
+		default:
+		}
+		select {
+		case <-d.reload:
+		default:
+		}
+	}
+}
+
+// timings are the config's daemon settings.
+type timings struct {
+	settle, maxDelay, rescan time.Duration
+}
+
+func timingsOf(cfg *config.Config) timings {
+	return timings{settle: cfg.Settle, maxDelay: cfg.MaxDelay, rescan: cfg.Rescan}
+}
+
+type running struct {
+	pair   config.Pair
+	t      timings
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// Run serves the remote pairs of cfg until ctx ends.
+func (d *Daemon) Run(ctx context.Context, cfg *config.Config) error {
+	pairs := map[string]*running{}
+	var pending sync.WaitGroup
+	first := true
+	start := func(p config.Pair, t timings) {
+		pctx, cancel := context.WithCancel(ctx)
+		rp := &running{pair: p, t: t, cancel: cancel, done: make(chan struct{})}
+		pairs[p.Name] = rp
+		var once sync.Once
+		ready := func() {}
+		if first {
+			pending.Add(1)
+			ready = func() { once.Do(pending.Done) }
+		}
+		go func() {
+			defer close(rp.done)
+			defer ready()
+			d.serve(pctx, p, t, ready)
+		}()
+	}
+	for _, p := range cfg.Pairs {
+		if p.Remote() {
+			start(p, timingsOf(cfg))
+		}
+	}
+	first = false
+	go func() { pending.Wait(); d.ready() }()
+	stop := func(rp *running) {
+		rp.cancel()
+		<-rp.done
+		delete(pairs, rp.pair.Name)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			for _, rp := range pairs {
+				stop(rp)
+			}
+			return nil
+		case next := <-d.reload:
+			want := map[string]config.Pair{}
+			for _, p := range next.Pairs {
+				if p.Remote() {
+					want[p.Name] = p
+				}
+			}
+			t := timingsOf(next)
+			for name, rp := range pairs {
+				if p, ok := want[name]; !ok || !reflect.DeepEqual(p, rp.pair) || t != rp.t {
+					d.o.Log.Info("pair stopped for the new config", "pair", name)
+					stop(rp)
+				}
+			}
+			for name, p := range want {
+				if _, ok := pairs[name]; !ok {
+					start(p, t)
+				}
+			}
+		}
+	}
+}
+
+// Back-off of a paused pair.
+const (
+	firstBackoff = time.Second
+	maxBackoff   = 5 * time.Minute
+)
+
+// serve runs one pair until ctx ends, reconnecting after pauses.
+func (d *Daemon) serve(ctx context.Context, p config.Pair, t timings, ready func()) {
+	log := d.o.Log.With("pair", p.Name)
+	backoff := firstBackoff
+	var planMu sync.Mutex
+	waiting := false
+	for ctx.Err() == nil {
+		st, err := lstatSource(p.Source)
+		if err != nil || st.Mode&0o170000 != 0o040000 {
+			if !waiting {
+				log.Warn("source missing; waiting for it", "source", p.Source, "err", err)
+				waiting = true
+			}
+			ready()
+			sleep(ctx, 2*time.Second)
+			continue
+		}
+		waiting = false
+		r, err := open(ctx, p, d.o, &planMu)
+		if errors.Is(err, index.ErrLocked) {
+			log.Error("pair not started", "err", err)
+			return
+		}
+		if err != nil {
+			log.Error("destination cannot be reached; pair paused, retrying by itself", "in", backoff, "err", err)
+			ready()
+			sleep(ctx, backoff)
+			backoff = min(2*backoff, maxBackoff)
+			continue
+		}
+		r.daemon = true
+		worked := r.watch(ctx, t, ready)
+		r.close()
+		if ctx.Err() != nil {
+			return
+		}
+		if worked {
+			backoff = firstBackoff
+		}
+		log.Warn("pair paused; retrying", "in", backoff)
+		sleep(ctx, backoff)
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+	}
+}
+
+// events gathers the folders the watcher says changed.
+type events struct {
+	mu          sync.Mutex
+	scopes      map[string]bool // folder → with everything below it
+	first, last time.Time
+	poke        chan struct{}
+	degraded    bool
+}
+
+func (e *events) add(rel string, deep bool) {
+	e.scopes[rel] = e.scopes[rel] || deep
+	now := time.Now()
+	if e.first.IsZero() {
+		e.first = now
+	}
+	e.last = now
+	select {
+	case e.poke <- struct{}{}:
+	default:
+	}
+}
+
+// note is the watcher's Notify: it returns at once.
+func (e *events) note(ev watcher.Event) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch ev.Kind {
+	case watcher.DirAdded:
+		e.add(ev.Rel, true)
+		if ev.Rel != "" {
+			e.add(parentOf(ev.Rel), false)
+		}
+	case watcher.Rescan:
+		e.add(ev.Rel, true)
+	case watcher.Degraded:
+		e.degraded = true
+	default:
+		if ev.Rel == "" {
+			e.add("", false)
+		} else {
+			e.add(parentOf(ev.Rel), false)
+		}
+	}
+}
+
+// take returns the gathered folders and starts a new batch.
+func (e *events) take() []scope {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]scope, 0, len(e.scopes))
+	for rel, deep := range e.scopes {
+		out = append(out, scope{rel: rel, deep: deep})
+	}
+	clear(e.scopes)
+	e.first, e.last = time.Time{}, time.Time{}
+	return out
+}
+
+// due is when the gathered batch may go: settle after the last event,
+// at most max_delay after the first.
+func (e *events) due(t timings) (time.Time, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.scopes) == 0 {
+		return time.Time{}, false
+	}
+	return minTime(e.last.Add(t.settle), e.first.Add(t.maxDelay)), true
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// watch watches the pair's source and serves its events until ctx ends
+// or the pair pauses; it reports whether any pass completed.
+func (r *pairRun) watch(ctx context.Context, t timings, ready func()) bool {
+	ev := &events{scopes: map[string]bool{}, poke: make(chan struct{}, 1)}
+	w, err := watcher.New(ctx, watcher.Options{Root: r.pair.Source, Exclude: r.excl.Excluded, Log: r.log, Notify: ev.note})
+	if err != nil {
+		r.log.Error("source not watched; retrying", "source", r.pair.Source, "err", err)
+		ready()
+		return false
+	}
+	defer w.Close()
+	ready()
+	r.log.Info("watching", "source", r.pair.Source, "destination", r.dst.String(), "folders", w.Watches())
+	rescan := time.NewTicker(t.rescan)
+	defer rescan.Stop()
+	full, listDest := true, r.mustList()
+	worked := false
+	for {
+		switch {
+		case full:
+			r.log.Info("scan started", "list_destination", listDest)
+			start := time.Now()
+			r.pass(ctx, []scope{{deep: true}}, listDest)
+			if !r.isPaused() && ctx.Err() == nil {
+				r.log.Info("scan done", "files", r.progress.FilesDone.Load(), "up_to_date", r.progress.UpToDate.Load(),
+					"dur", time.Since(start).Round(time.Millisecond))
+			}
+			full, listDest = false, false
+		default:
+			if scopes := ev.take(); len(scopes) > 0 {
+				r.pass(ctx, scopes, false)
+			}
+		}
+		if ctx.Err() != nil || r.isPaused() {
+			return worked
+		}
+		worked = true
+		for rel := range r.takeAgain() {
+			ev.mu.Lock()
+			ev.add(rel, false)
+			ev.mu.Unlock()
+		}
+		ev.mu.Lock()
+		if ev.degraded {
+			ev.degraded = false
+			r.log.Warn("some folders are not watched (the kernel refused more watches); their changes arrive with the rescan", "rescan", t.rescan)
+		}
+		ev.mu.Unlock()
+		// Wait for a batch that is due, or the rescan.
+		for !full {
+			due, ok := ev.due(t)
+			var timer <-chan time.Time
+			if ok {
+				d := time.Until(due)
+				if d <= 0 {
+					break
+				}
+				timer = time.After(d)
+			}
+			select {
+			case <-ctx.Done():
+				return worked
+			case <-rescan.C:
+				full, listDest = true, true
+			case <-ev.poke:
+			case <-timer:
+			}
+		}
+	}
+}
