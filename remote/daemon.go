@@ -199,6 +199,23 @@ type events struct {
 	first, last time.Time
 	poke        chan struct{}
 	degraded    bool
+	// writing holds the files a writer has written to and not closed
+	// yet, with the time of the first write: they are copied once
+	// closed, or as they are max_delay after that write.
+	writing map[string]time.Time
+}
+
+// heldForWriter reports whether rel is still being written (no Closed
+// yet, and less than maxDelay since its first write).
+func (e *events) heldForWriter(rel string, maxDelay time.Duration) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	since, ok := e.writing[rel]
+	if ok && time.Since(since) >= maxDelay {
+		delete(e.writing, rel)
+		return false
+	}
+	return ok
 }
 
 func (e *events) add(rel string, deep bool) {
@@ -228,6 +245,16 @@ func (e *events) note(ev watcher.Event) {
 		e.add(ev.Rel, true)
 	case watcher.Degraded:
 		e.degraded = true
+	case watcher.Written:
+		if watcher.ReportsClose() {
+			if _, ok := e.writing[ev.Rel]; !ok {
+				e.writing[ev.Rel] = time.Now()
+			}
+		}
+		e.add(parentOf(ev.Rel), false)
+	case watcher.Closed, watcher.Removed:
+		delete(e.writing, ev.Rel)
+		e.add(parentOf(ev.Rel), false)
 	default:
 		if ev.Rel == "" {
 			e.add("", false)
@@ -271,7 +298,9 @@ func minTime(a, b time.Time) time.Time {
 // watch watches the pair's source and serves its events until ctx ends
 // or the pair pauses; it reports whether any pass completed.
 func (r *pairRun) watch(ctx context.Context, t timings, ready func()) bool {
-	ev := &events{scopes: map[string]bool{}, poke: make(chan struct{}, 1)}
+	ev := &events{scopes: map[string]bool{}, poke: make(chan struct{}, 1), writing: map[string]time.Time{}}
+	r.writing = func(rel string) bool { return ev.heldForWriter(rel, t.maxDelay) }
+	defer func() { r.writing = nil }()
 	w, err := watcher.New(ctx, watcher.Options{Root: r.pair.Source, Exclude: r.excl.Excluded, Log: r.log, Notify: ev.note})
 	if err != nil {
 		r.log.Error("source not watched; retrying", "source", r.pair.Source, "err", err)
@@ -283,7 +312,7 @@ func (r *pairRun) watch(ctx context.Context, t timings, ready func()) bool {
 	r.log.Info("watching", "source", r.pair.Source, "destination", r.dst.String(), "folders", w.Watches())
 	rescan := time.NewTicker(t.rescan)
 	defer rescan.Stop()
-	full, listDest := true, r.mustList()
+	full, listDest := true, r.mustList() || !r.destHoldsRecords(ctx)
 	worked := false
 	for {
 		switch {

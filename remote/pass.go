@@ -201,6 +201,11 @@ func (p *pass) scan(ctx context.Context, rel string, deep bool) {
 				}
 				rec = nil
 			}
+			if r.writing != nil && r.writing(crel) {
+				r.log.Debug("waiting for the writer to close the file", "path", crel)
+				r.scanAgain(rel)
+				continue
+			}
 			if p.fileUpToDate(ctx, crel, e, rec, de, inDst) {
 				r.progress.UpToDate.Add(1)
 				continue
@@ -256,6 +261,45 @@ func (p *pass) queue(ctx context.Context, job func()) {
 	case <-ctx.Done():
 	}
 }
+
+// destHoldsRecords checks a sample of the index's file records against
+// the destination (a Stat each, up to sampleRecords from the first
+// folders): a bucket emptied or made again, or another server folder, is
+// found before a pass trusts the index and does nothing.
+func (r *pairRun) destHoldsRecords(ctx context.Context) bool {
+	if r.idx == nil {
+		return true
+	}
+	folders, checked := []string{""}, 0
+	for len(folders) > 0 && checked < sampleRecords && len(folders) < 64 {
+		rel := folders[0]
+		folders = folders[1:]
+		for name, rec := range r.idx.Dir(ctx, rel) {
+			crel := relJoin(rel, name)
+			switch rec.Kind {
+			case index.Dir:
+				folders = append(folders, crel)
+			case index.File:
+				if checked >= sampleRecords {
+					continue
+				}
+				checked++
+				e, err := r.dst.Stat(ctx, crel)
+				switch {
+				case errors.Is(err, dest.ErrNotExist), err == nil && (e.Kind != dest.File || e.Size != rec.Dst.Size):
+					r.log.Warn("the destination does not hold what the index records; comparing both in full", "path", crel)
+					return false
+				case err != nil:
+					return true // the pass meets the same error and says so
+				}
+			}
+		}
+	}
+	return true
+}
+
+// sampleRecords is how many records destHoldsRecords checks.
+const sampleRecords = 8
 
 // records returns the index's records of the folder rel.
 func (r *pairRun) records(ctx context.Context, rel string) map[string]index.Record {

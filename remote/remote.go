@@ -107,7 +107,7 @@ func Sync(ctx context.Context, pairs []config.Pair, o Options) (copysync.Summary
 			}
 			defer r.close()
 			r.log.Info("scan started", "source", p.Source, "destination", r.dst.String())
-			r.pass(ctx, []scope{{deep: true}}, r.mustList())
+			r.pass(ctx, []scope{{deep: true}}, r.mustList() || !r.destHoldsRecords(ctx))
 			r.log.Info("pair done",
 				"files", r.progress.FilesDone.Load(), "bytes", r.progress.BytesDone.Load(),
 				"up_to_date", r.progress.UpToDate.Load(), "failed", r.progress.Failed.Load(),
@@ -136,6 +136,9 @@ type pairRun struct {
 	owner    bool // set owners (running as root, and the backend keeps them)
 	conns    int  // uploads at once
 	daemon   bool // a changed source is left to the daemon's next pass
+	// writing, in the daemon, reports a file a writer has not closed
+	// yet: it is left for the scan after its close.
+	writing func(rel string) bool
 
 	mu       sync.Mutex
 	failures []*copysync.FileError

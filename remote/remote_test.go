@@ -381,3 +381,34 @@ func (nopHash) Sum(b []byte) []byte         { return b }
 func (nopHash) Reset()                      {}
 func (nopHash) Size() int                   { return 0 }
 func (nopHash) BlockSize() int              { return 1 }
+
+// TestSyncNoticesEmptiedDestination: a destination emptied (or a bucket
+// made again) behind copyd's back is found before the index is trusted,
+// and the next sync copies everything again.
+func TestSyncNoticesEmptiedDestination(t *testing.T) {
+	forEach(t, func(t *testing.T, b backend) {
+		src, state := t.TempDir(), t.TempDir()
+		for i := range 5 {
+			writeFile(t, filepath.Join(src, fmt.Sprintf("d/f%d", i)), fmt.Sprint(i), time.Time{})
+		}
+		p := b.pair(t, src)
+		run(t, p, state)
+		d, err := Connect(t.Context(), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := newPairRun(p, d, Options{Log: slog.New(slog.DiscardHandler), Progress: new(copysync.Progress)})
+		if !r.removeTree(t.Context(), "d") {
+			t.Fatal("could not empty the destination")
+		}
+		d.Close()
+		if got := tree(t, p); len(got) != 0 {
+			t.Fatalf("destination not empty: %v", got)
+		}
+		settle()
+		if sum := run(t, p, state); sum.Copied != 5 {
+			t.Fatalf("after the destination was emptied: copied %d, want 5", sum.Copied)
+		}
+		assertSame(t, srcTree(t, src), tree(t, p))
+	})
+}

@@ -240,3 +240,49 @@ func TestRemoteCheckRefuses(t *testing.T) {
 		})
 	}
 }
+
+// TestRemoteRunWaitsForTheWriter: a file a writer keeps open, paused
+// half-way, is not uploaded as it is; it arrives whole once closed.
+func TestRemoteRunWaitsForTheWriter(t *testing.T) {
+	for _, mk := range remoteServers(t) {
+		srv := mk(t)
+		t.Run(srv.name, func(t *testing.T) {
+			base := t.TempDir()
+			src := filepath.Join(base, "src")
+			writeTree(t, src, map[string]string{"keep": "k"})
+			cfg := filepath.Join(base, "copyd.yaml")
+			yaml := fmt.Sprintf("state_dir: %s\nsettle: 50ms\nmax_delay: 30s\npairs:\n  - name: w\n    source: %s\n%s",
+				filepath.Join(base, "state"), src, srv.yaml)
+			if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			p := srv.pair
+			p.Source = src
+			d := startRun(t, nil, "-c", cfg, "--log-format", "json")
+			d.waitWatching("w")
+			waitRemote(t, p, 10*time.Second, map[string]string{"keep": "k"})
+
+			f, err := os.Create(filepath.Join(src, "log.txt"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.WriteString("first half;"); err != nil {
+				t.Fatal(err)
+			}
+			// A scan of the folder after the write must leave it alone.
+			write(t, filepath.Join(src, "other"), "o")
+			waitRemote(t, p, 10*time.Second, map[string]string{"keep": "k", "other": "o"})
+			time.Sleep(500 * time.Millisecond)
+			if got, err := remoteTree(t, p); err != nil || got["log.txt"] != "" {
+				t.Fatalf("a file still open for writing was uploaded: %q (%v)", got["log.txt"], err)
+			}
+			if _, err := f.WriteString("second half"); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Close(); err != nil {
+				t.Fatal(err)
+			}
+			waitRemote(t, p, 10*time.Second, map[string]string{"keep": "k", "other": "o", "log.txt": "first half;second half"})
+		})
+	}
+}
