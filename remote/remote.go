@@ -240,9 +240,10 @@ func (e *sourceError) Unwrap() error { return e.err }
 
 // do runs op on rel until it succeeds or fails for good: a vanished
 // source is dropped, a changed one read again (the daemon leaves that to
-// its next pass), a transient destination error retried with back-off and
-// then, like a destination that refuses writes, pauses the pair; anything
-// else fails rel alone.
+// its next pass), a transient destination error retried twice (after 1 s
+// and 2 s: one dropped request does not pause a pair) and then, like a
+// destination that refuses writes, pauses the pair; anything else fails
+// rel alone.
 func (r *pairRun) do(ctx context.Context, opName, rel string, op func() error) bool {
 	changed, transient := 0, 0
 	for {
@@ -279,7 +280,7 @@ func (r *pairRun) do(ctx context.Context, opName, rel string, op func() error) b
 			r.fail(opName, rel, err)
 			return false
 		case dest.IsTransient(err):
-			if transient++; transient > 2 || r.daemon {
+			if transient++; transient > 2 {
 				r.pause(opName, rel, err)
 				return false
 			}

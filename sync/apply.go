@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/copyd/copyd/sync/workpool"
 	"io"
 	"io/fs"
 	"time"
@@ -86,7 +87,7 @@ func (r *pairRun) queueCopy(ctx context.Context, b *batch, rel string, src, dst 
 }
 
 // submit queues job on the pair's queue; it gives up only when ctx ends.
-func (r *pairRun) submit(ctx context.Context, job Job) {
+func (r *pairRun) submit(ctx context.Context, job workpool.Job) {
 	if err := r.queue.Submit(ctx, job); err != nil {
 		r.log.Debug("not queued", "err", err)
 	}

@@ -1,6 +1,10 @@
 package sync
 
-import "context"
+import (
+	"context"
+
+	"github.com/copyd/copyd/sync/workpool"
+)
 
 // batch groups the jobs of one folder's small files so that one worker runs
 // them in a row. Creating and renaming files takes the folder's lock in the
@@ -9,7 +13,7 @@ import "context"
 // still get a job each, so that several copy at once.
 type batch struct {
 	r     *pairRun
-	jobs  []Job
+	jobs  []workpool.Job
 	bytes int64
 }
 
@@ -21,7 +25,7 @@ const (
 )
 
 // add queues job, for a file of size bytes, in the batch.
-func (b *batch) add(ctx context.Context, size int64, job Job) {
+func (b *batch) add(ctx context.Context, size int64, job workpool.Job) {
 	if size >= bigFileBytes {
 		b.r.submit(ctx, job)
 		return

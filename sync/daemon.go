@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"github.com/copyd/copyd/sync/workpool"
 	"log/slog"
 	"reflect"
 	"sync"
@@ -89,7 +90,7 @@ func (d *Daemon) Run(ctx context.Context, cfg *config.Config) error {
 	// Copies in flight outlive ctx by the grace period.
 	workCtx, abort := context.WithCancel(context.WithoutCancel(ctx))
 	defer abort()
-	pool := NewPool(workCtx, cfg.Workers)
+	pool := workpool.New(workCtx, cfg.Workers)
 	pairs := make(map[string]*runningPair)
 	start0 := time.Now()
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/copyd/copyd/sync/workpool"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -58,7 +59,7 @@ func Sync(ctx context.Context, pairs []config.Pair, o Options) (Summary, error) 
 	if o.Progress == nil {
 		o.Progress = new(Progress)
 	}
-	pool := NewPool(ctx, o.Workers)
+	pool := workpool.New(ctx, o.Workers)
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex

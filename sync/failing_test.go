@@ -5,6 +5,7 @@ package sync
 import (
 	"context"
 	"errors"
+	"github.com/copyd/copyd/sync/workpool"
 	"log/slog"
 	"path/filepath"
 	"testing"
@@ -20,7 +21,7 @@ func failingPair(t *testing.T, src, dst string) *livePair {
 	t.Helper()
 	cfg := liveConfig(config.Pair{Source: src, Destination: dst})
 	cfg.Pairs[0].Fsync = false
-	pool := NewPool(t.Context(), 2)
+	pool := workpool.New(t.Context(), 2)
 	t.Cleanup(pool.Close)
 	idx, err := index.Open(filepath.Join(t.TempDir(), "index.db"), index.Binding{Source: src, Destination: dst}, index.Options{})
 	if err != nil {

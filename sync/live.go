@@ -3,6 +3,7 @@ package sync
 import (
 	"context"
 	"errors"
+	"github.com/copyd/copyd/sync/workpool"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -74,7 +75,7 @@ const (
 // marked "loop"; the rest is safe for concurrent use.
 type livePair struct {
 	pair     config.Pair
-	pool     *Pool
+	pool     *workpool.Pool
 	workers  int
 	settleD  time.Duration
 	maxDelay time.Duration
@@ -108,7 +109,7 @@ type livePair struct {
 
 	// Set by serve before any job runs, read by jobs.
 	settle *settleQueue
-	queue  *Queue
+	queue  *workpool.Queue
 	base   *pairRun   // the pass path jobs run in
 	idx    *index.DB  // the pair's index while it serves; nil: none
 	commit *committer // batches the fsyncs of scans; path jobs fsync their file alone
@@ -139,7 +140,7 @@ type livePair struct {
 	scanning int              // scans running
 }
 
-func newLivePair(p config.Pair, cfg *config.Config, pool *Pool, log *slog.Logger) *livePair {
+func newLivePair(p config.Pair, cfg *config.Config, pool *workpool.Pool, log *slog.Logger) *livePair {
 	lp := &livePair{
 		pair:     p,
 		pool:     pool,
@@ -854,7 +855,7 @@ var errSourceRootGone = errors.New("source folder is gone")
 
 // newPass returns the state of one pass (a scan or the path jobs) over the
 // pair; passes share the pair's counters, pause and committer.
-func (lp *livePair) newPass(q *Queue) *pairRun {
+func (lp *livePair) newPass(q *workpool.Queue) *pairRun {
 	return &pairRun{
 		pair:     lp.pair,
 		excl:     lp.excl,
@@ -899,7 +900,7 @@ func (lp *livePair) scan(ctx context.Context, rel string, recursive, sweep bool,
 		// the settle queue, as if their writer had just written.
 		r.holdWriters = lp.maxDelay
 	}
-	r.queue.stop = ctx // once stopping, queued copies wait for the next start
+	r.queue.SkipAfter(ctx) // once stopping, queued copies wait for the next start
 	src, err := lstatPath(r.srcPath(rel))
 	switch {
 	case err != nil && rel == "":

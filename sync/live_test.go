@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/copyd/copyd/sync/workpool"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -425,7 +426,7 @@ func TestDaemonOlderCopyNeverWins(t *testing.T) {
 	writeFile(t, filepath.Join(src, "f"), "old", 0o644, baseTime)
 	mkdirAll(t, dst)
 	cfg := liveConfig(config.Pair{Source: src, Destination: dst})
-	pool := NewPool(t.Context(), 2)
+	pool := workpool.New(t.Context(), 2)
 	defer pool.Close()
 	lp := newLivePair(cfg.Pairs[0], cfg, pool, slog.New(slog.DiscardHandler))
 	lp.settle = newSettleQueue(cfg.Settle, cfg.MaxDelay)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/copyd/copyd/sync/workpool"
 	"io"
 	"log/slog"
 	"os"
@@ -22,7 +23,7 @@ import (
 type pairRun struct {
 	pair     config.Pair
 	excl     *exclude.Matcher
-	queue    *Queue
+	queue    *workpool.Queue
 	log      *slog.Logger
 	progress *Progress
 	dryRun   bool

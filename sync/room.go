@@ -3,6 +3,7 @@ package sync
 import (
 	"context"
 	"errors"
+	"github.com/copyd/copyd/sync/workpool"
 	"sync/atomic"
 	"syscall"
 
@@ -34,7 +35,7 @@ func (r *pairRun) roomMayHelp() bool {
 // roomPass returns a pass over r's pair that only deletes. It shares r's
 // counters and index but not its pause: its deletions run while the pair
 // is paused. q is the queue its deletions go through.
-func (r *pairRun) roomPass(q *Queue) *pairRun {
+func (r *pairRun) roomPass(q *workpool.Queue) *pairRun {
 	return &pairRun{
 		pair:     r.pair,
 		excl:     r.excl,
@@ -198,7 +199,7 @@ func (lp *livePair) startRoom(ctx context.Context) {
 	go func() {
 		defer lp.jobDone(roomJob)
 		room := lp.base.roomPass(lp.pool.NewQueue(scansQueueFactor * lp.workers))
-		room.queue.stop = ctx // once stopping, queued deletions wait for the next start
+		room.queue.SkipAfter(ctx) // once stopping, queued deletions wait for the next start
 		lp.roomDeleted.Store(room.makeRoom(ctx, scanners(lp.workers, 1)))
 	}()
 }

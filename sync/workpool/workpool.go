@@ -1,4 +1,4 @@
-package sync
+package workpool
 
 import (
 	"context"
@@ -25,9 +25,9 @@ type Pool struct {
 	wg     sync.WaitGroup
 }
 
-// NewPool starts n workers (n < 1 counts as 1). Jobs receive ctx. Call
+// New starts n workers (n < 1 counts as 1). Jobs receive ctx. Call
 // [Pool.Close] to stop the workers once every job was submitted.
-func NewPool(ctx context.Context, n int) *Pool {
+func New(ctx context.Context, n int) *Pool {
 	p := &Pool{ctx: ctx}
 	p.wake = sync.NewCond(&p.mu)
 	p.Resize(n)
@@ -60,6 +60,11 @@ type Queue struct {
 func (p *Pool) NewQueue(capacity int) *Queue {
 	return &Queue{pool: p, slots: make(chan struct{}, max(capacity, 1)), idle: sync.NewCond(&p.mu)}
 }
+
+// SkipAfter makes the queue skip the jobs still queued once stop ends
+// (jobs running then finish): a stopping daemon leaves queued copies to
+// its next start. Call it before the first Submit.
+func (q *Queue) SkipAfter(stop context.Context) { q.stop = stop }
 
 // Submit queues job, blocking while the queue is full. It returns ctx's
 // error if ctx ends first; the job is then not run. Submit after

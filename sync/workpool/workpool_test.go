@@ -1,4 +1,4 @@
-package sync
+package workpool
 
 import (
 	"context"
@@ -19,7 +19,7 @@ func TestPoolFairness(t *testing.T) {
 	for _, workers := range []int{1, 2, 8} {
 		t.Run(fmt.Sprintf("workers=%d", workers), func(t *testing.T) {
 			t.Parallel()
-			pool := NewPool(t.Context(), workers)
+			pool := New(t.Context(), workers)
 			defer pool.Close()
 			qBig, qSmall := pool.NewQueue(big), pool.NewQueue(small)
 
@@ -83,7 +83,7 @@ func TestPoolFairness(t *testing.T) {
 func TestQueueSubmitBlocksWhenFull(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		pool := NewPool(t.Context(), 1)
+		pool := New(t.Context(), 1)
 		defer pool.Close()
 		q := pool.NewQueue(1)
 		gate := make(chan struct{})
@@ -118,7 +118,7 @@ func TestQueueSubmitBlocksWhenFull(t *testing.T) {
 func TestQueueSubmitCancelled(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		pool := NewPool(t.Context(), 1)
+		pool := New(t.Context(), 1)
 		defer pool.Close()
 		q := pool.NewQueue(1)
 		gate := make(chan struct{})
@@ -155,7 +155,7 @@ func TestQueueSubmitCancelled(t *testing.T) {
 func TestQueueWait(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		pool := NewPool(t.Context(), 4)
+		pool := New(t.Context(), 4)
 		defer pool.Close()
 		q := pool.NewQueue(100)
 		other := pool.NewQueue(1)
@@ -198,7 +198,7 @@ func TestQueueWait(t *testing.T) {
 //
 // Not parallel: the race detector fails every test running at the time.
 func TestQueueWaitDuringSubmit(t *testing.T) {
-	pool := NewPool(t.Context(), 2)
+	pool := New(t.Context(), 2)
 	defer pool.Close()
 	q := pool.NewQueue(4)
 	submitted := make(chan struct{})
@@ -232,7 +232,7 @@ func TestQueueWaitDuringSubmit(t *testing.T) {
 func TestPoolClose(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		pool := NewPool(t.Context(), 2)
+		pool := New(t.Context(), 2)
 		q := pool.NewQueue(10)
 		gate := make(chan struct{})
 		var done atomic.Int64
@@ -267,7 +267,7 @@ func TestPoolJobContext(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
-		pool := NewPool(ctx, 1)
+		pool := New(ctx, 1)
 		defer pool.Close()
 		q := pool.NewQueue(1)
 		got := make(chan error, 1)
@@ -283,7 +283,7 @@ func TestPoolJobContext(t *testing.T) {
 
 func TestQueueSubmitAfterClosePanics(t *testing.T) {
 	t.Parallel()
-	pool := NewPool(t.Context(), 1)
+	pool := New(t.Context(), 1)
 	q := pool.NewQueue(1)
 	pool.Close()
 	defer func() {
