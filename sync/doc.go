@@ -24,7 +24,7 @@
 // changed while it was copied is discarded and copied again; symlinks are
 // recreated with their own mtime, never followed, on either side; times
 // go as seconds and nanoseconds (int64 nanoseconds end in 2262); a folder
-// scan that rolls up many events does all they asked for (settle.go,
+// scan that rolls up many events does all they asked for (sync/settle,
 // rollUp); nothing is deleted while a
 // source root is empty and its destination is not, or after a source folder
 // could not be read. A destination that fills up pauses its pair; with

@@ -5,6 +5,7 @@ package sync
 import (
 	"context"
 	"errors"
+	"github.com/copyd/copyd/sync/settle"
 	"github.com/copyd/copyd/sync/workpool"
 	"log/slog"
 	"path/filepath"
@@ -29,7 +30,7 @@ func failingPair(t *testing.T, src, dst string) *livePair {
 	}
 	t.Cleanup(func() { idx.Close() })
 	lp := newLivePair(cfg.Pairs[0], cfg, pool, slog.New(slog.DiscardHandler))
-	lp.settle = newSettleQueue(cfg.Settle, cfg.MaxDelay)
+	lp.settle = settle.New(cfg.Settle, cfg.MaxDelay)
 	lp.queue = pool.NewQueue(8)
 	lp.idx = idx
 	lp.base = lp.newPass(lp.queue)

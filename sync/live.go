@@ -3,6 +3,7 @@ package sync
 import (
 	"context"
 	"errors"
+	"github.com/copyd/copyd/sync/settle"
 	"github.com/copyd/copyd/sync/workpool"
 	"io"
 	"io/fs"
@@ -108,7 +109,7 @@ type livePair struct {
 	notes      atomic.Pointer[index.DB] // the index to note them in; nil: none
 
 	// Set by serve before any job runs, read by jobs.
-	settle *settleQueue
+	settle *settle.Queue
 	queue  *workpool.Queue
 	base   *pairRun   // the pass path jobs run in
 	idx    *index.DB  // the pair's index while it serves; nil: none
@@ -117,7 +118,7 @@ type livePair struct {
 
 	mu       sync.Mutex
 	copying  map[string]bool        // paths a copy job holds (see pairRun.copyOne)
-	finished []settled              // jobs done since the loop last looked
+	finished []settle.Work          // jobs done since the loop last looked
 	attempts map[string]int         // failed attempts per path, until one succeeds
 	failing  map[string]FailingPath // the same paths: what failed, since when (also in the index)
 	dirty    map[string]bool        // destination folders whose metadata must be set again
@@ -132,12 +133,12 @@ type livePair struct {
 	preFailed map[string]bool
 
 	// loop
-	inflight map[settled]bool // by key()
-	again    map[settled]bool // by key(): run again once done; true: the content was written meanwhile
-	scans    []settled        // folder and tree scans waiting for a slot
-	held     []held           // deletions held back: the path may have been renamed
-	running  int              // path jobs and scans running
-	scanning int              // scans running
+	inflight map[settle.Work]bool // by key()
+	again    map[settle.Work]bool // by key(): run again once done; true: the content was written meanwhile
+	scans    []settle.Work        // folder and tree scans waiting for a slot
+	held     []held               // deletions held back: the path may have been renamed
+	running  int                  // path jobs and scans running
+	scanning int                  // scans running
 }
 
 func newLivePair(p config.Pair, cfg *config.Config, pool *workpool.Pool, log *slog.Logger) *livePair {
@@ -225,18 +226,18 @@ func (lp *livePair) serve(ctx context.Context, ready func()) {
 	lp.gone.Store(false)
 	lp.degraded.Store(false)
 	lp.paused.Store(nil)
-	lp.settle = newSettleQueue(lp.settleD, lp.maxDelay)
+	lp.settle = settle.New(lp.settleD, lp.maxDelay)
 	lp.unfinMu.Lock()
 	lp.unfinished = make(map[string]bool)
 	lp.unfinMu.Unlock()
 	lp.holdOpen = watcher.ReportsClose()
 	if lp.holdOpen {
 		src := lp.pair.Source
-		lp.settle.probe = func(rel string) bool { return writerHolds(filepath.Join(src, filepath.FromSlash(rel))) }
+		lp.settle.Probe = func(rel string) bool { return writerHolds(filepath.Join(src, filepath.FromSlash(rel))) }
 	}
 	lp.queue = lp.pool.NewQueue(scansQueueFactor * lp.workers)
-	lp.inflight = make(map[settled]bool)
-	lp.again = make(map[settled]bool)
+	lp.inflight = make(map[settle.Work]bool)
+	lp.again = make(map[settle.Work]bool)
 	lp.scans = nil
 	lp.held = nil
 	lp.links = newLinkIndex(lp.log) // a new start may see another disk
@@ -407,7 +408,7 @@ func (lp *livePair) onEvent(ev watcher.Event) {
 	switch ev.Kind {
 	case watcher.Removed, watcher.Written, watcher.Changed, watcher.Attrib:
 		if ev.Rel != "" {
-			lp.noteUnfinished(parentRel(ev.Rel))
+			lp.noteUnfinished(settle.Parent(ev.Rel))
 		}
 	case watcher.DirAdded:
 		lp.noteUnfinished(ev.Rel)
@@ -434,17 +435,17 @@ func (lp *livePair) onEvent(ev watcher.Event) {
 		if lp.holdOpen {
 			lp.settle.MaybeOpen(ev.Rel)
 		} else {
-			lp.settle.Add(ev.Rel, workPath)
+			lp.settle.Add(ev.Rel, settle.Path)
 		}
 	case watcher.Attrib:
-		lp.settle.Add(ev.Rel, workPath)
+		lp.settle.Add(ev.Rel, settle.Path)
 	case watcher.DirAdded:
-		lp.settle.Add(ev.Rel, workTree)
+		lp.settle.Add(ev.Rel, settle.Tree)
 	case watcher.Rescan:
 		if ev.Rel == "" {
 			lp.settle.RescanAll()
 		} else {
-			lp.settle.Add(ev.Rel, workTree)
+			lp.settle.Add(ev.Rel, settle.Tree)
 		}
 	case watcher.Degraded:
 		lp.degraded.Store(true)
@@ -570,14 +571,14 @@ func (lp *livePair) loop(ctx context.Context, w *watcher.Watcher, root fs.FileIn
 		}
 		work, full, next := lp.settle.Due(time.Now())
 		if full {
-			lp.enqueueScan(settled{rel: "", kind: workTree})
+			lp.enqueueScan(settle.Work{Rel: "", Kind: settle.Tree})
 		}
 		work = lp.applyMoves(ctx, work, time.Now())
 		if h := lp.nextHeld(); !h.IsZero() && (next.IsZero() || h.Before(next)) {
 			next = h
 		}
 		for _, s := range work {
-			if s.kind == workPath {
+			if s.Kind == settle.Path {
 				lp.startPath(ctx, s)
 			} else {
 				lp.enqueueScan(s)
@@ -765,29 +766,29 @@ func (lp *livePair) rescanPeriod() time.Duration {
 
 // startPath runs the path job s on the pool unless one for the same path
 // is running; then it runs again once that one finished.
-func (lp *livePair) startPath(ctx context.Context, s settled) {
-	if lp.inflight[s.key()] {
-		lp.again[s.key()] = lp.again[s.key()] || s.written
+func (lp *livePair) startPath(ctx context.Context, s settle.Work) {
+	if lp.inflight[s.Key()] {
+		lp.again[s.Key()] = lp.again[s.Key()] || s.Written
 		return
 	}
-	lp.inflight[s.key()] = true
+	lp.inflight[s.Key()] = true
 	lp.running++
 	err := lp.queue.Submit(ctx, func(workCtx context.Context) {
-		defer lp.jobDone(s.key())
+		defer lp.jobDone(s.Key())
 		if ctx.Err() != nil {
 			return // stopping: what was not started waits for the next start
 		}
-		if lp.syncPath(workCtx, s.rel, s.written) && lp.metrics != nil && !s.first.IsZero() {
-			lp.metrics.Propagated(lp.pair.Name, time.Since(s.first))
+		if lp.syncPath(workCtx, s.Rel, s.Written) && lp.metrics != nil && !s.First.IsZero() {
+			lp.metrics.Propagated(lp.pair.Name, time.Since(s.First))
 		}
 	})
 	if err != nil {
-		delete(lp.inflight, s.key())
+		delete(lp.inflight, s.Key())
 		lp.running--
 	}
 }
 
-func (lp *livePair) enqueueScan(s settled) {
+func (lp *livePair) enqueueScan(s settle.Work) {
 	if !slices.Contains(lp.scans, s) {
 		lp.scans = append(lp.scans, s)
 	}
@@ -796,8 +797,8 @@ func (lp *livePair) enqueueScan(s settled) {
 // startScans starts waiting scans while fewer than maxScansPerPair run. A
 // scan of the whole tree goes first.
 func (lp *livePair) startScans(ctx context.Context) {
-	if i := slices.Index(lp.scans, settled{rel: "", kind: workTree}); i > 0 {
-		lp.scans = slices.Insert(slices.Delete(lp.scans, i, i+1), 0, settled{rel: "", kind: workTree})
+	if i := slices.Index(lp.scans, settle.Work{Rel: "", Kind: settle.Tree}); i > 0 {
+		lp.scans = slices.Insert(slices.Delete(lp.scans, i, i+1), 0, settle.Work{Rel: "", Kind: settle.Tree})
 	}
 	for len(lp.scans) > 0 && lp.scanning < maxScansPerPair {
 		s := lp.scans[0]
@@ -811,7 +812,7 @@ func (lp *livePair) startScans(ctx context.Context) {
 		lp.scanning++
 		go func() {
 			defer lp.jobDone(s)
-			if err := lp.scan(ctx, s.rel, s.kind == workTree, false, s.writes); errors.Is(err, errSourceRootGone) {
+			if err := lp.scan(ctx, s.Rel, s.Kind == settle.Tree, false, s.Writes); errors.Is(err, errSourceRootGone) {
 				lp.gone.Store(true)
 			}
 		}()
@@ -819,7 +820,7 @@ func (lp *livePair) startScans(ctx context.Context) {
 }
 
 // jobDone reports a finished job to the loop.
-func (lp *livePair) jobDone(s settled) {
+func (lp *livePair) jobDone(s settle.Work) {
 	lp.mu.Lock()
 	lp.finished = append(lp.finished, s)
 	lp.mu.Unlock()
@@ -836,15 +837,15 @@ func (lp *livePair) collectFinished() {
 	for _, s := range done {
 		delete(lp.inflight, s)
 		lp.running--
-		if s.kind != workPath {
+		if s.Kind != settle.Path {
 			lp.scanning--
 		}
 		if written, ok := lp.again[s]; ok {
 			delete(lp.again, s)
 			if written {
-				lp.settle.AddWritten(s.rel)
+				lp.settle.AddWritten(s.Rel)
 			} else {
-				lp.settle.Add(s.rel, s.kind)
+				lp.settle.Add(s.Rel, s.Kind)
 			}
 		}
 	}
@@ -882,7 +883,7 @@ func (lp *livePair) newPass(q *workpool.Queue) *pairRun {
 // are copied even where size and mtime match. With sweep (the first pass
 // after a start) it also removes the temp files a crash left in extra
 // destination folders.
-func (lp *livePair) scan(ctx context.Context, rel string, recursive, sweep bool, writes *writtenFiles) error {
+func (lp *livePair) scan(ctx context.Context, rel string, recursive, sweep bool, writes *settle.WrittenFiles) error {
 	r := lp.newPass(lp.pool.NewQueue(scansQueueFactor * lp.workers))
 	r.written = writes
 	r.sweepTemps = sweep
@@ -906,7 +907,7 @@ func (lp *livePair) scan(ctx context.Context, rel string, recursive, sweep bool,
 	case err != nil && rel == "":
 		return errSourceRootGone
 	case err != nil || !src.IsDir():
-		lp.settle.Add(rel, workPath) // gone or no longer a folder
+		lp.settle.Add(rel, settle.Path) // gone or no longer a folder
 		return nil
 	}
 	var dst fs.FileInfo
@@ -919,7 +920,7 @@ func (lp *livePair) scan(ctx context.Context, rel string, recursive, sweep bool,
 		}
 	} else {
 		if missing := lp.missingDestParent(rel); missing != "" {
-			lp.settle.Add(missing, workTree)
+			lp.settle.Add(missing, settle.Tree)
 			return nil
 		}
 		dst, err = lstatPath(r.dstPath(rel))
@@ -930,7 +931,7 @@ func (lp *livePair) scan(ctx context.Context, rel string, recursive, sweep bool,
 		if err != nil {
 			dst = nil
 		}
-		parent = &dirMeta{rel: parentRel(rel)}
+		parent = &dirMeta{rel: settle.Parent(rel)}
 		// The parent's source and the folder's record let the scan tell an
 		// unmounted disk's empty mount point from a folder emptied by hand
 		// (mountGone), as a full pass does.
@@ -971,7 +972,7 @@ func (lp *livePair) scan(ctx context.Context, rel string, recursive, sweep bool,
 		r.finishDirs()
 	}
 	if rel != "" {
-		lp.markDirty(parentRel(rel))
+		lp.markDirty(settle.Parent(rel))
 	}
 	if rel == "" && recursive && ctx.Err() == nil {
 		lp.stats.lastFull.Store(time.Now().UnixNano())
@@ -997,7 +998,7 @@ func (lp *livePair) scan(ctx context.Context, rel string, recursive, sweep bool,
 // destination lacks, "" when all of them are there.
 func (lp *livePair) missingDestParent(rel string) string {
 	missing := ""
-	for dir := parentRel(rel); dir != ""; dir = parentRel(dir) {
+	for dir := settle.Parent(rel); dir != ""; dir = settle.Parent(dir) {
 		fi, err := lstatPath(lp.base.dstPath(dir))
 		if err == nil && fi.IsDir() {
 			break
@@ -1046,7 +1047,7 @@ func (lp *livePair) syncPath(ctx context.Context, rel string, written bool) (cop
 		return false
 	}
 	if missing := lp.missingDestParent(rel); missing != "" {
-		lp.settle.Add(missing, workTree)
+		lp.settle.Add(missing, settle.Tree)
 		return false
 	}
 	dst, err := lstatPath(r.dstPath(rel))
@@ -1057,7 +1058,7 @@ func (lp *livePair) syncPath(ctx context.Context, rel string, written bool) (cop
 	if err != nil {
 		dst = nil
 	}
-	in := &dirMeta{rel: parentRel(rel)}
+	in := &dirMeta{rel: settle.Parent(rel)}
 	if fi, err := lstatPath(r.dstPath(in.rel)); err == nil {
 		in.setgid = fi.Mode()&fs.ModeSetgid != 0
 	}
@@ -1065,7 +1066,7 @@ func (lp *livePair) syncPath(ctx context.Context, rel string, written bool) (cop
 	switch {
 	case src.IsDir():
 		if dst == nil || !dst.IsDir() {
-			lp.settle.Add(rel, workTree)
+			lp.settle.Add(rel, settle.Tree)
 			return false
 		}
 		if err := r.finishDir(&dirMeta{rel: rel, src: src, dst: dst}); err != nil {
@@ -1118,14 +1119,14 @@ func (lp *livePair) handOnToLinks(rel string, src fs.FileInfo, written bool) {
 	knew := lp.links.knows(rel)
 	defer func() {
 		if lp.links.unseenNames(rel, src, knew) {
-			lp.settle.Add(parentRel(rel), workFolder)
+			lp.settle.Add(settle.Parent(rel), settle.Folder)
 		}
 	}()
 	for _, other := range lp.links.changed(rel, src, written) {
 		if written {
 			lp.settle.AddWritten(other)
 		} else {
-			lp.settle.Add(other, workPath)
+			lp.settle.Add(other, settle.Path)
 		}
 	}
 }
@@ -1134,7 +1135,7 @@ func (lp *livePair) handOnToLinks(rel string, src fs.FileInfo, written bool) {
 // that the source has nothing there, if the pair mirrors deletions and no
 // brake holds.
 func (lp *livePair) removeDest(ctx context.Context, r *pairRun, rel string) {
-	lp.markDirty(parentRel(rel)) // the source folder's mtime changed either way
+	lp.markDirty(settle.Parent(rel)) // the source folder's mtime changed either way
 	if !lp.pair.Delete {
 		return
 	}
@@ -1154,7 +1155,7 @@ func (lp *livePair) removeDest(ctx context.Context, r *pairRun, rel string) {
 	if r.retry(ctx, "delete", rel, func() error { return r.removeExtra(ctx, rel, dst.IsDir()) }) {
 		r.progress.Deleted.Add(1)
 		r.log.Debug("deleted", "path", rel)
-		lp.markDirty(parentRel(rel))
+		lp.markDirty(settle.Parent(rel))
 	}
 }
 
@@ -1185,7 +1186,7 @@ func (lp *livePair) try(ctx context.Context, r *pairRun, opName, rel string, op 
 		r.log.Debug("source vanished", "path", rel, "op", opName)
 	case kindChanged:
 		r.log.Debug("source changed while copying; copying once it settles", "path", rel)
-		lp.settle.Add(rel, workPath)
+		lp.settle.Add(rel, settle.Path)
 	case kindHeld:
 		r.log.Debug("source still open for writing; copying once its writer closes it", "path", rel)
 		lp.settle.MaybeOpen(rel)
@@ -1234,9 +1235,9 @@ func (lp *livePair) retryLater(op, rel string, err error) {
 		idx.Fail(rel, op, err.Error(), now)
 	}
 	wait := min(time.Second<<min(n, 20), maxRetryBackoff)
-	kind := workPath
+	kind := settle.Path
 	if retriedAsTree(op) {
-		kind = workTree
+		kind = settle.Tree
 	}
 	switch {
 	case n == 0:

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/copyd/copyd/sync/settle"
 	"github.com/copyd/copyd/sync/workpool"
 	"log/slog"
 	"os"
@@ -429,7 +430,7 @@ func TestDaemonOlderCopyNeverWins(t *testing.T) {
 	pool := workpool.New(t.Context(), 2)
 	defer pool.Close()
 	lp := newLivePair(cfg.Pairs[0], cfg, pool, slog.New(slog.DiscardHandler))
-	lp.settle = newSettleQueue(cfg.Settle, cfg.MaxDelay)
+	lp.settle = settle.New(cfg.Settle, cfg.MaxDelay)
 	lp.queue = pool.NewQueue(8)
 	lp.base = lp.newPass(lp.queue) // path jobs: no committer
 	gate := make(chan struct{})
@@ -455,7 +456,7 @@ func TestDaemonOlderCopyNeverWins(t *testing.T) {
 		t.Fatalf("destination holds %q, an older version, and nothing is queued to fix it", got)
 	}
 	for _, s := range work {
-		lp.syncPath(t.Context(), s.rel, s.written)
+		lp.syncPath(t.Context(), s.Rel, s.Written)
 	}
 	if got, _ := os.ReadFile(filepath.Join(dst, "f")); string(got) != "new!" {
 		t.Errorf("after the queued work: destination holds %q, want %q", got, "new!")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"github.com/copyd/copyd/dest"
+	"github.com/copyd/copyd/sync/settle"
 	"io/fs"
 	"slices"
 	"strings"
@@ -56,7 +57,7 @@ type staged struct {
 // gigabytes. Size and modification time are never taken as proof: see
 // matchMoves. Held entries whose time is up come back as work (their
 // deletion).
-func (lp *livePair) applyMoves(ctx context.Context, work []settled, now time.Time) []settled {
+func (lp *livePair) applyMoves(ctx context.Context, work []settle.Work, now time.Time) []settle.Work {
 	if !lp.pair.Delete {
 		return work
 	}
@@ -65,18 +66,18 @@ func (lp *livePair) applyMoves(ctx context.Context, work []settled, now time.Tim
 	if len(work) <= maxMoveBatch && r.idx != nil {
 		kept := work[:0]
 		for _, s := range work {
-			if s.rel == "" || lp.busy(s.rel) || len(lp.held) >= maxMoveBatch {
+			if s.Rel == "" || lp.busy(s.Rel) || len(lp.held) >= maxMoveBatch {
 				kept = append(kept, s)
 				continue
 			}
-			src, srcErr := lstatPath(r.srcPath(s.rel))
-			dst, dstErr := lstatPath(r.dstPath(s.rel))
+			src, srcErr := lstatPath(r.srcPath(s.Rel))
+			dst, dstErr := lstatPath(r.dstPath(s.Rel))
 			switch {
 			case errIsNotExist(srcErr) && dstErr == nil:
-				lp.held = append(lp.held, held{moveCandidate{s.rel, dst}, r.recordOf(ctx, s.rel), now.Add(moveWindow)})
+				lp.held = append(lp.held, held{moveCandidate{s.Rel, dst}, r.recordOf(ctx, s.Rel), now.Add(moveWindow)})
 				continue // its deletion waits
 			case srcErr == nil && errIsNotExist(dstErr) && (src.Mode().IsRegular() || src.IsDir()):
-				added = append(added, moveCandidate{s.rel, src})
+				added = append(added, moveCandidate{s.Rel, src})
 			}
 			kept = append(kept, s)
 		}
@@ -90,7 +91,7 @@ func (lp *livePair) applyMoves(ctx context.Context, work []settled, now time.Tim
 		if now.Before(h.until) {
 			kept = append(kept, h)
 		} else {
-			work = append(work, settled{rel: h.rel, kind: workPath})
+			work = append(work, settle.Work{Rel: h.rel, Kind: settle.Path})
 		}
 	}
 	clear(lp.held[len(kept):])
@@ -118,7 +119,7 @@ func (lp *livePair) nextHeld() time.Time {
 // was confirmed by its full identity (entries of a renamed folder keep
 // inode and ctime); entries that fail are removed from it first, and the
 // scan that follows copies them.
-func (lp *livePair) matchMoves(ctx context.Context, added []moveCandidate) (scans []settled) {
+func (lp *livePair) matchMoves(ctx context.Context, added []moveCandidate) (scans []settle.Work) {
 	for i := 0; i < len(added) && len(lp.held) > 0; i++ {
 		to := added[i]
 		if lp.missingDestParent(to.rel) != "" {
@@ -136,7 +137,7 @@ func (lp *livePair) matchMoves(ctx context.Context, added []moveCandidate) (scan
 		var err error
 		if to.info.IsDir() {
 			err = lp.moveFolder(ctx, from, to)
-			scans = append(scans, settled{rel: to.rel, kind: workTree})
+			scans = append(scans, settle.Work{Rel: to.rel, Kind: settle.Tree})
 		} else {
 			err = lp.stageFile(from, to)
 		}
@@ -146,8 +147,8 @@ func (lp *livePair) matchMoves(ctx context.Context, added []moveCandidate) (scan
 		}
 		lp.held = slices.Delete(lp.held, j, j+1)
 		lp.progress.Moved.Add(1)
-		lp.markDirty(parentRel(from.rel))
-		lp.markDirty(parentRel(to.rel))
+		lp.markDirty(settle.Parent(from.rel))
+		lp.markDirty(settle.Parent(to.rel))
 		lp.log.Debug("moved", "from", from.rel, "path", to.rel)
 	}
 	return scans
@@ -411,8 +412,8 @@ func (lp *livePair) newChildren(dir moveCandidate) []moveCandidate {
 
 // busy reports whether work on rel is running.
 func (lp *livePair) busy(rel string) bool {
-	for _, k := range []workKind{workPath, workFolder, workTree} {
-		if lp.inflight[settled{rel: rel, kind: k}] {
+	for _, k := range []settle.Kind{settle.Path, settle.Folder, settle.Tree} {
+		if lp.inflight[settle.Work{Rel: rel, Kind: k}] {
 			return true
 		}
 	}

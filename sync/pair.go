@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/copyd/copyd/sync/settle"
 	"github.com/copyd/copyd/sync/workpool"
 	"io"
 	"log/slog"
@@ -35,16 +36,16 @@ type pairRun struct {
 	flush    func() error // flushes the destination filesystem; nil where unsupported
 
 	mu          sync.Mutex
-	dirs        []*dirMeta    // every destination folder seen, for the metadata pass
-	extras      []extra       // destination entries with no source counterpart
-	failures    []*FileError  // the first maxListedFailures
-	readFailed  bool          // a source folder could not be read: delete nothing
-	brake       string        // why deletions are refused, "" when they are not
-	sweepTemps  bool          // look for temp files in extra destination folders (see sweepKept)
-	busyWithin  time.Duration // see writeOptions.busyWithin
-	holdWriters time.Duration // see writeOptions.holdWriters
-	kept        []string      // extra destination folders, for sweepKept
-	written     *writtenFiles // files to copy even where size and mtime match (a roll-up's Written events)
+	dirs        []*dirMeta           // every destination folder seen, for the metadata pass
+	extras      []extra              // destination entries with no source counterpart
+	failures    []*FileError         // the first maxListedFailures
+	readFailed  bool                 // a source folder could not be read: delete nothing
+	brake       string               // why deletions are refused, "" when they are not
+	sweepTemps  bool                 // look for temp files in extra destination folders (see sweepKept)
+	busyWithin  time.Duration        // see writeOptions.busyWithin
+	holdWriters time.Duration        // see writeOptions.holdWriters
+	kept        []string             // extra destination folders, for sweepKept
+	written     *settle.WrittenFiles // files to copy even where size and mtime match (a roll-up's Written events)
 
 	idx      *index.DB // what copyd wrote; nil: no memory (today's quick check only)
 	stateDir string    // where a one-shot run opens idx

@@ -3,6 +3,7 @@ package sync
 import (
 	"context"
 	"errors"
+	"github.com/copyd/copyd/sync/settle"
 	"github.com/copyd/copyd/sync/workpool"
 	"sync/atomic"
 	"syscall"
@@ -205,4 +206,4 @@ func (lp *livePair) startRoom(ctx context.Context) {
 }
 
 // roomJob is the key the room pass's job reports to the loop with.
-var roomJob = settled{kind: workRoom}
+var roomJob = settle.Work{Kind: settle.Room}

@@ -126,7 +126,7 @@ func (r *pairRun) scanDir(ctx context.Context, it dirItem, push func(dirItem)) {
 			}
 			push(dirItem{rel: rel, src: src, dst: dst, parent: meta, rec: rec})
 		case src.Mode().IsRegular():
-			written := r.written.has(rel)
+			written := r.written.Has(rel)
 			if r.live != nil {
 				r.live.handOnToLinks(rel, src, written)
 			}

@@ -1,4 +1,4 @@
-package sync
+package settle
 
 import (
 	"fmt"
@@ -15,12 +15,12 @@ func TestSettleQueue(t *testing.T) {
 	type event struct {
 		ms   int
 		rel  string
-		kind workKind
-		wr   writer // writerOpen: a write by a writer that keeps the file open
+		kind Kind
+		wr   Writer // writerOpen: a write by a writer that keeps the file open
 	}
 	type due struct {
 		ms   int
-		want []settled
+		want []Work
 	}
 	tests := []struct {
 		name   string
@@ -30,75 +30,75 @@ func TestSettleQueue(t *testing.T) {
 	}{
 		{
 			name:   "a path is due settle after its event",
-			events: []event{{0, "f", workPath, 0}},
+			events: []event{{0, "f", Path, 0}},
 			// Due hands out what falls due within maxDueSlack (10 ms here).
-			checks: []due{{239, nil}, {240, []settled{{rel: "f", kind: workPath}}}, {1000, nil}},
+			checks: []due{{239, nil}, {240, []Work{{Rel: "f", Kind: Path}}}, {1000, nil}},
 		},
 		{
 			name:   "each event restarts the settle time",
-			events: []event{{0, "f", workPath, 0}, {200, "f", workPath, 0}, {400, "f", workPath, 0}},
-			checks: []due{{500, nil}, {650, []settled{{rel: "f", kind: workPath}}}},
+			events: []event{{0, "f", Path, 0}, {200, "f", Path, 0}, {400, "f", Path, 0}},
+			checks: []due{{500, nil}, {650, []Work{{Rel: "f", Kind: Path}}}},
 		},
 		{
 			name: "a path that keeps changing is due max_delay after its first event",
 			events: func() []event {
 				var ev []event
 				for ms := 0; ms <= 3000; ms += 100 {
-					ev = append(ev, event{ms, "growing", workPath, 0})
+					ev = append(ev, event{ms, "growing", Path, 0})
 				}
 				return ev
 			}(),
-			checks: []due{{1989, nil}, {1990, []settled{{rel: "growing", kind: workPath}}}},
+			checks: []due{{1989, nil}, {1990, []Work{{Rel: "growing", Kind: Path}}}},
 		},
 		{
 			name:   "paths are handed out oldest first",
-			events: []event{{0, "a", workPath, 0}, {10, "b", workPath, 0}, {20, "c", workPath, 0}},
-			checks: []due{{300, []settled{{rel: "a", kind: workPath}, {rel: "b", kind: workPath}, {rel: "c", kind: workPath}}}},
+			events: []event{{0, "a", Path, 0}, {10, "b", Path, 0}, {20, "c", Path, 0}},
+			checks: []due{{300, []Work{{Rel: "a", Kind: Path}, {Rel: "b", Kind: Path}, {Rel: "c", Kind: Path}}}},
 		},
 		{
 			name:   "a tree scan absorbs the paths below it and keeps settling",
-			events: []event{{0, "d", workTree, 0}, {100, "d/f", workPath, 0}, {200, "d/e/g", workPath, 0}, {300, "d/e", workTree, 0}},
-			checks: []due{{500, nil}, {550, []settled{{rel: "d", kind: workTree}}}},
+			events: []event{{0, "d", Tree, 0}, {100, "d/f", Path, 0}, {200, "d/e/g", Path, 0}, {300, "d/e", Tree, 0}},
+			checks: []due{{500, nil}, {550, []Work{{Rel: "d", Kind: Tree}}}},
 		},
 		{
 			name:   "a tree scan drops pending paths below it",
-			events: []event{{0, "d/f", workPath, 0}, {0, "d/e/g", workPath, 0}, {0, "x", workPath, 0}, {10, "d", workTree, 0}},
-			checks: []due{{245, []settled{{rel: "x", kind: workPath}}}, {260, []settled{{rel: "d", kind: workTree}}}},
+			events: []event{{0, "d/f", Path, 0}, {0, "d/e/g", Path, 0}, {0, "x", Path, 0}, {10, "d", Tree, 0}},
+			checks: []due{{245, []Work{{Rel: "x", Kind: Path}}}, {260, []Work{{Rel: "d", Kind: Tree}}}},
 		},
 		{
 			name:   "the halves of a rename settle together",
-			events: []event{{0, "old", workPath, 0}, {3, "new", workPath, 0}},
-			checks: []due{{250, []settled{{rel: "old", kind: workPath}, {rel: "new", kind: workPath}}}}, // the loop wakes when "old" is due
+			events: []event{{0, "old", Path, 0}, {3, "new", Path, 0}},
+			checks: []due{{250, []Work{{Rel: "old", Kind: Path}, {Rel: "new", Kind: Path}}}}, // the loop wakes when "old" is due
 		},
 		{
 			name:   "a path that turns out to be a folder becomes a tree scan",
-			events: []event{{0, "d", workPath, 0}, {10, "d", workTree, 0}},
-			checks: []due{{260, []settled{{rel: "d", kind: workTree}}}},
+			events: []event{{0, "d", Path, 0}, {10, "d", Tree, 0}},
+			checks: []due{{260, []Work{{Rel: "d", Kind: Tree}}}},
 		},
 		{
 			name:   "a folder scan does not absorb a new subtree",
-			events: []event{{0, "d", workFolder, 0}, {10, "d/sub", workTree, 0}},
-			checks: []due{{260, []settled{{rel: "d", kind: workFolder}, {rel: "d/sub", kind: workTree}}}},
+			events: []event{{0, "d", Folder, 0}, {10, "d/sub", Tree, 0}},
+			checks: []due{{260, []Work{{Rel: "d", Kind: Folder}, {Rel: "d/sub", Kind: Tree}}}},
 		},
 		{
 			name:   "a file its writer holds open waits for the close",
-			events: []event{{0, "f", workPath, writerOpen}, {800, "f", workPath, writerOpen}, {1500, "f", workPath, writerDone}},
-			checks: []due{{300, nil}, {1100, nil}, {1739, nil}, {1740, []settled{{rel: "f", kind: workPath}}}},
+			events: []event{{0, "f", Path, Writing}, {800, "f", Path, Writing}, {1500, "f", Path, WriterDone}},
+			checks: []due{{300, nil}, {1100, nil}, {1739, nil}, {1740, []Work{{Rel: "f", Kind: Path}}}},
 		},
 		{
 			name:   "a writer that never closes gets a snapshot at max_delay",
-			events: []event{{0, "log", workPath, writerOpen}, {1900, "log", workPath, writerOpen}},
-			checks: []due{{1989, nil}, {1990, []settled{{rel: "log", kind: workPath}}}},
+			events: []event{{0, "log", Path, Writing}, {1900, "log", Path, Writing}},
+			checks: []due{{1989, nil}, {1990, []Work{{Rel: "log", Kind: Path}}}},
 		},
 		{
 			name:   "a name that goes ends the wait, and others settle meanwhile",
-			events: []event{{0, "f", workPath, writerOpen}, {10, "g", workPath, 0}, {100, "f", workPath, writerDone}},
-			checks: []due{{250, []settled{{rel: "g", kind: workPath}}}, {340, []settled{{rel: "f", kind: workPath}}}},
+			events: []event{{0, "f", Path, Writing}, {10, "g", Path, 0}, {100, "f", Path, WriterDone}},
+			checks: []due{{250, []Work{{Rel: "g", Kind: Path}}}, {340, []Work{{Rel: "f", Kind: Path}}}},
 		},
 		{
 			name:   "a written file nobody holds open settles as usual",
-			events: []event{{0, "f", workPath, writerOpen}},
-			checks: []due{{239, nil}, {240, []settled{{rel: "f", kind: workPath}}}},
+			events: []event{{0, "f", Path, Writing}},
+			checks: []due{{239, nil}, {240, []Work{{Rel: "f", Kind: Path}}}},
 			probe:  func(string) bool { return false },
 		},
 		{
@@ -106,26 +106,26 @@ func TestSettleQueue(t *testing.T) {
 			events: func() []event {
 				var ev []event
 				for i := range rollupLimit + 1 {
-					ev = append(ev, event{i, fmt.Sprintf("big/f%04d", i), workPath, 0})
+					ev = append(ev, event{i, fmt.Sprintf("big/f%04d", i), Path, 0})
 				}
-				return append(ev, event{rollupLimit + 1, "big/sub/f", workPath, 0}, event{rollupLimit + 2, "big/one-more", workPath, 0})
+				return append(ev, event{rollupLimit + 1, "big/sub/f", Path, 0}, event{rollupLimit + 2, "big/one-more", Path, 0})
 			}(),
-			checks: []due{{rollupLimit + 300, []settled{{rel: "big/sub/f", kind: workPath}, {rel: "big", kind: workFolder}}}},
+			checks: []due{{rollupLimit + 300, []Work{{Rel: "big/sub/f", Kind: Path}, {Rel: "big", Kind: Folder}}}},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			q := newSettleQueue(settle, maxDelay)
-			q.probe = tt.probe
-			if q.probe == nil {
-				q.probe = func(string) bool { return true }
+			q := New(settle, maxDelay)
+			q.Probe = tt.probe
+			if q.Probe == nil {
+				q.Probe = func(string) bool { return true }
 			}
 			evs := tt.events
 			for _, c := range tt.checks {
 				for len(evs) > 0 && evs[0].ms <= c.ms {
 					e := evs[0]
-					q.addWriter(e.rel, e.kind, e.wr == writerOpen, e.wr, at(e.ms))
+					q.addWriter(e.rel, e.kind, e.wr == Writing, e.wr, at(e.ms))
 					evs = evs[1:]
 				}
 				got, _, _ := q.Due(at(c.ms))
@@ -140,13 +140,13 @@ func TestSettleQueue(t *testing.T) {
 func TestSettleQueueNextDueAndMemory(t *testing.T) {
 	t.Parallel()
 	t0 := time.Now()
-	q := newSettleQueue(250*time.Millisecond, 10*time.Second)
+	q := New(250*time.Millisecond, 10*time.Second)
 	if _, _, next := q.Due(t0); !next.IsZero() {
 		t.Errorf("empty queue: next = %v, want zero", next)
 	}
 	// A million events on a hundred paths keep a hundred entries.
 	for i := range 1_000_000 {
-		q.addAt(fmt.Sprintf("d%d/f%d", i%10, i%100), workPath, false, t0.Add(time.Duration(i)*time.Microsecond))
+		q.addAt(fmt.Sprintf("d%d/f%d", i%10, i%100), Path, false, t0.Add(time.Duration(i)*time.Microsecond))
 	}
 	if n := q.Len(); n != 100 {
 		t.Errorf("Len() = %d after 1e6 events on 100 paths, want 100", n)
@@ -164,10 +164,10 @@ func TestSettleQueueNextDueAndMemory(t *testing.T) {
 
 func TestSettleQueueRescanAll(t *testing.T) {
 	t.Parallel()
-	q := newSettleQueue(0, 0)
-	q.Add("a", workPath)
+	q := New(0, 0)
+	q.Add("a", Path)
 	q.RescanAll()
-	q.Add("b", workPath) // covered by the full rescan
+	q.Add("b", Path) // covered by the full rescan
 	select {
 	case <-q.Wake():
 	default:
@@ -180,17 +180,17 @@ func TestSettleQueueRescanAll(t *testing.T) {
 	if _, full, _ := q.Due(time.Now()); full {
 		t.Error("full reported twice")
 	}
-	q.Add("c", workPath)
-	if got, _, _ := q.Due(time.Now()); !slices.Equal(workKeys(got), []settled{{rel: "c", kind: workPath}}) {
+	q.Add("c", Path)
+	if got, _, _ := q.Due(time.Now()); !slices.Equal(workKeys(got), []Work{{Rel: "c", Kind: Path}}) {
 		t.Errorf("after the rescan was handed out: Due() = %v, want c", got)
 	}
 }
 
 // workKeys drops what the tests do not compare (the first event's time).
-func workKeys(work []settled) []settled {
-	var out []settled
+func workKeys(work []Work) []Work {
+	var out []Work
 	for _, s := range work {
-		out = append(out, s.key())
+		out = append(out, s.Key())
 	}
 	return out
 }
@@ -204,30 +204,30 @@ func TestSettleQueueCopied(t *testing.T) {
 	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
 	tests := []struct {
 		name        string
-		kind        workKind
+		kind        Kind
 		written     bool
 		eventMs     int
 		copyStartMs int
-		want        settled
+		want        Work
 	}{
-		{"write reported before the copy started", workPath, true, 0, 5, settled{rel: "f", kind: workPath}},
-		{"write reported after the copy started", workPath, true, 10, 5, settled{rel: "f", kind: workPath, written: true}},
-		{"write reported as the copy started", workPath, true, 5, 5, settled{rel: "f", kind: workPath, written: true}},
-		{"not a write", workPath, false, 0, 5, settled{rel: "f", kind: workPath}},
-		{"a folder scan stays", workFolder, false, 0, 5, settled{rel: "f", kind: workFolder}},
+		{"write reported before the copy started", Path, true, 0, 5, Work{Rel: "f", Kind: Path}},
+		{"write reported after the copy started", Path, true, 10, 5, Work{Rel: "f", Kind: Path, Written: true}},
+		{"write reported as the copy started", Path, true, 5, 5, Work{Rel: "f", Kind: Path, Written: true}},
+		{"not a write", Path, false, 0, 5, Work{Rel: "f", Kind: Path}},
+		{"a folder scan stays", Folder, false, 0, 5, Work{Rel: "f", Kind: Folder}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			q := newSettleQueue(time.Millisecond, time.Second)
+			q := New(time.Millisecond, time.Second)
 			q.addAt("f", tt.kind, tt.written, at(tt.eventMs))
 			q.Copied("f", at(tt.copyStartMs))
 			q.Copied("other", at(tt.copyStartMs)) // nothing pending: no effect
 			work, _, _ := q.Due(at(100))
 			for i := range work {
-				work[i].first = time.Time{}
+				work[i].First = time.Time{}
 			}
-			if !slices.Equal(work, []settled{tt.want}) {
-				t.Errorf("due %+v, want %+v", work, []settled{tt.want})
+			if !slices.Equal(work, []Work{tt.want}) {
+				t.Errorf("due %+v, want %+v", work, []Work{tt.want})
 			}
 		})
 	}
@@ -276,9 +276,9 @@ func TestSettleQueueRollUpKeepsWrites(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			q := newSettleQueue(time.Second, time.Minute)
+			q := New(time.Second, time.Minute)
 			for _, e := range tt.events {
-				q.addAt(e.rel, workPath, e.written, at(e.ms))
+				q.addAt(e.rel, Path, e.written, at(e.ms))
 			}
 			for rel, ms := range tt.copied {
 				q.Copied(rel, at(ms))
@@ -286,8 +286,8 @@ func TestSettleQueueRollUpKeepsWrites(t *testing.T) {
 			work, _, _ := q.Due(at(10_000))
 			var got []string
 			for _, s := range work {
-				if s.rel == "big" && s.kind == workFolder && s.writes != nil {
-					for rel := range s.writes.at {
+				if s.Rel == "big" && s.Kind == Folder && s.Writes != nil {
+					for rel := range s.Writes.at {
 						got = append(got, rel)
 					}
 				}
@@ -312,13 +312,13 @@ func TestSettleQueueProbeDoesNotBlockAdd(t *testing.T) {
 	for _, ms := range []int{300, 2100} {
 		t.Run(fmt.Sprintf("due at +%dms", ms), func(t *testing.T) {
 			t.Parallel()
-			q := newSettleQueue(settle, maxDelay)
+			q := New(settle, maxDelay)
 			now := t0.Add(time.Duration(ms) * time.Millisecond)
 			probed := 0
-			q.probe = func(string) bool {
+			q.Probe = func(string) bool {
 				probed++
 				added := make(chan struct{})
-				go func() { q.addAt("other", workPath, false, now); close(added) }()
+				go func() { q.addAt("other", Path, false, now); close(added) }()
 				select {
 				case <-added:
 				case <-time.After(5 * time.Second):
@@ -326,7 +326,7 @@ func TestSettleQueueProbeDoesNotBlockAdd(t *testing.T) {
 				}
 				return true
 			}
-			q.addWriter("f", workPath, true, writerOpen, t0)
+			q.addWriter("f", Path, true, Writing, t0)
 			q.Due(now)
 			if probed == 0 {
 				t.Fatal("the probe never ran")
@@ -335,26 +335,5 @@ func TestSettleQueueProbeDoesNotBlockAdd(t *testing.T) {
 				t.Errorf("pending after Due: %d, want f (still open) and other", q.Len())
 			}
 		})
-	}
-}
-
-func TestSettleWindow(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name  string
-		ctime int64
-		want  time.Duration
-	}{
-		{"nanosecond timestamp", 1_765_000_000_123_456_789, racyWindow},
-		{"whole second (ext4 with 128-byte inodes, HFS+, NFS)", 1_765_000_000_000_000_000, coarseWindow},
-		{"even second (FAT)", 1_765_000_002_000_000_000, coarseWindow},
-	}
-	for _, tt := range tests {
-		if got := settleWindow(tt.ctime); got != tt.want {
-			t.Errorf("%s: settleWindow(%d) = %v, want %v", tt.name, tt.ctime, got, tt.want)
-		}
-	}
-	if coarseWindow <= 2*time.Second {
-		t.Errorf("coarseWindow = %v: a FAT tick is 2 s", coarseWindow)
 	}
 }

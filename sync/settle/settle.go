@@ -1,4 +1,4 @@
-package sync
+package settle
 
 import (
 	"container/list"
@@ -8,78 +8,78 @@ import (
 	"time"
 )
 
-// workKind says what a settled path needs.
-type workKind uint8
+// Kind says what a settled path needs.
+type Kind uint8
 
 const (
-	// workPath: look at the path as it is now and bring its destination in
+	// Path: look at the path as it is now and bring its destination in
 	// step: copy a file or symlink, make a folder and its metadata, or
 	// delete what the source no longer has.
-	workPath workKind = iota
-	// workFolder: compare the entries of one folder (no deeper, except
+	Path Kind = iota
+	// Folder: compare the entries of one folder (no deeper, except
 	// into subfolders the destination lacks) and set the metadata of its
 	// subfolders. Many pending paths in one folder roll up into this,
 	// which must then do what their path jobs would have done: see
 	// rollUp.
-	workFolder
-	// workTree: scan the folder and everything below it (a folder created
+	Folder
+	// Tree: scan the folder and everything below it (a folder created
 	// or moved in, lost events).
-	workTree
-	// workRoom: the deletions that make room in a full destination
+	Tree
+	// Room: the deletions that make room in a full destination
 	// (room.go). Never queued: it only names the room pass's job.
-	workRoom
+	Room
 )
 
-// settled is a unit of work handed out by a settleQueue.
-type settled struct {
-	rel     string
-	kind    workKind
-	written bool          // workPath: the content was written, so copy even if size and mtime match
-	writes  *writtenFiles // workFolder: the files in it to copy as written ones; nil: none
-	first   time.Time     // the first event of this work (zero for work not caused by events)
+// Work is a unit of work handed out by a Queue.
+type Work struct {
+	Rel     string
+	Kind    Kind
+	Written bool          // Path: the content was written, so copy even if size and mtime match
+	Writes  *WrittenFiles // Folder: the files in it to copy as written ones; nil: none
+	First   time.Time     // the first event of this work (zero for work not caused by events)
 }
 
-// key identifies the work regardless of how it was triggered.
-func (s settled) key() settled { return settled{rel: s.rel, kind: s.kind} }
+// Key identifies the work regardless of how it was triggered.
+func (s Work) Key() Work { return Work{Rel: s.Rel, Kind: s.Kind} }
 
-// pendingPath is one entry of a settleQueue.
+// pendingPath is one entry of a Queue.
 type pendingPath struct {
 	rel         string
-	kind        workKind
+	kind        Kind
 	written     bool
 	open        bool          // a writer wrote it and has not closed it (WriterOpen)
-	writes      *writtenFiles // workFolder: the written files it took over
+	writes      *WrittenFiles // Folder: the written files it took over
 	first, last time.Time
 	byFirst     *list.Element
 	byLast      *list.Element
 }
 
-// writer is what an event says of a file's writer.
-type writer uint8
+// Writer is what an event says of a file's Writer.
+type Writer uint8
 
 const (
-	writerUnknown writer = iota // nothing
-	writerOpen                  // it wrote and has not closed the file yet
-	writerDone                  // it closed the file, or the name went away
+	NoWriter   Writer = iota // nothing
+	Writing                  // it wrote and has not closed the file yet
+	WriterDone               // it closed the file, or the name went away
 )
 
-// writtenFiles are the files of a rolled-up folder whose content was
+// WrittenFiles are the files of a rolled-up folder whose content was
 // written, each with the time of its last write. The roll-up replaced
 // their Written events, so the folder's scan copies them even where size
 // and mtime match, as their own path jobs would have (a rewrite that put
-// both back: tar -x, cp -p). A nil *writtenFiles holds none.
-type writtenFiles struct{ at map[string]time.Time }
+// both back: tar -x, cp -p). A nil *WrittenFiles holds none.
+type WrittenFiles struct{ at map[string]time.Time }
 
-// add notes a write of rel at t.
-func (w *writtenFiles) add(rel string, t time.Time) {
+// Add notes a write of rel at t.
+func (w *WrittenFiles) Add(rel string, t time.Time) {
 	if w.at == nil {
 		w.at = make(map[string]time.Time)
 	}
 	w.at[rel] = t
 }
 
-// has reports whether rel was written.
-func (w *writtenFiles) has(rel string) bool {
+// Has reports whether rel was written.
+func (w *WrittenFiles) Has(rel string) bool {
 	if w == nil {
 		return false
 	}
@@ -94,10 +94,10 @@ const maxDueSlack = 10 * time.Millisecond
 // rollupLimit is how many pending paths one folder may hold before they
 // become one folder scan: past it a scan lists the folder once instead of
 // handling each path alone. The names of written files stay with the scan
-// (writtenFiles), so memory still grows with those.
+// (WrittenFiles), so memory still grows with those.
 const rollupLimit = 256
 
-// settleQueue holds the pending work of one pair, keyed by path, until it
+// Queue holds the pending work of one pair, keyed by path, until it
 // settles: a path is due settle after its last event, and at the latest
 // maxDelay after its first. A file written by a writer that has not
 // closed it (WriterOpen) and that probe says is still open for writing
@@ -105,7 +105,7 @@ const rollupLimit = 256
 // maxDelay: then its copy is a snapshot, and the close brings it again. Memory grows with distinct pending paths, not
 // with events. Add never blocks on the consumer, so the watcher that feeds
 // it never stalls; it is safe for concurrent use.
-type settleQueue struct {
+type Queue struct {
 	settle, maxDelay time.Duration
 	wake             chan struct{} // cap 1: the earliest due time may have changed
 
@@ -113,17 +113,17 @@ type settleQueue struct {
 	items   map[string]*pendingPath
 	byFirst list.List                          // by first event, oldest in front
 	byLast  list.List                          // by last event, oldest in front
-	perDir  map[string]map[string]*pendingPath // pending workPath entries per parent folder
+	perDir  map[string]map[string]*pendingPath // pending Path entries per parent folder
 	full    bool                               // a rescan of the whole tree was asked for
 
-	// probe reports whether some process has the file rel open for
+	// Probe reports whether some process has the file rel open for
 	// writing; nil holds nothing. Due calls it, with mu held, for written
 	// files whose writer has not closed them yet once they settle.
-	probe func(rel string) bool
+	Probe func(rel string) bool
 }
 
-func newSettleQueue(settle, maxDelay time.Duration) *settleQueue {
-	return &settleQueue{
+func New(settle, maxDelay time.Duration) *Queue {
+	return &Queue{
 		settle:   settle,
 		maxDelay: max(maxDelay, settle),
 		wake:     make(chan struct{}, 1),
@@ -134,9 +134,9 @@ func newSettleQueue(settle, maxDelay time.Duration) *settleQueue {
 
 // Wake returns a channel that receives when new work may be due earlier
 // than the consumer last computed.
-func (q *settleQueue) Wake() <-chan struct{} { return q.wake }
+func (q *Queue) Wake() <-chan struct{} { return q.wake }
 
-func (q *settleQueue) signal() {
+func (q *Queue) signal() {
 	select {
 	case q.wake <- struct{}{}:
 	default:
@@ -146,19 +146,19 @@ func (q *settleQueue) signal() {
 // Add records an event for rel. Work on a folder absorbs the events of the
 // paths it covers; a folder with more than rollupLimit pending paths rolls
 // them up into one folder scan.
-func (q *settleQueue) Add(rel string, kind workKind) {
+func (q *Queue) Add(rel string, kind Kind) {
 	q.addAt(rel, kind, false, time.Now())
 }
 
 // AddWritten records that the content of the file rel was written.
-func (q *settleQueue) AddWritten(rel string) {
-	q.addAt(rel, workPath, true, time.Now())
+func (q *Queue) AddWritten(rel string) {
+	q.addAt(rel, Path, true, time.Now())
 }
 
 // WriterOpen records that a writer wrote to the file rel and has not
 // closed it yet: rel waits for WriterClosed (or maxDelay).
-func (q *settleQueue) WriterOpen(rel string) {
-	q.addWriter(rel, workPath, true, writerOpen, time.Now())
+func (q *Queue) WriterOpen(rel string) {
+	q.addWriter(rel, Path, true, Writing, time.Now())
 }
 
 // MaybeOpen records that the name rel appeared (created, renamed, moved
@@ -166,28 +166,28 @@ func (q *settleQueue) WriterOpen(rel string) {
 // by a rename, an upload moved in, a file made with O_TMPFILE and linked,
 // whose writes make no events under its name), so probe decides once it
 // settles.
-func (q *settleQueue) MaybeOpen(rel string) {
-	q.addWriter(rel, workPath, false, writerOpen, time.Now())
+func (q *Queue) MaybeOpen(rel string) {
+	q.addWriter(rel, Path, false, Writing, time.Now())
 }
 
 // WriterClosed records that a writer closed the file rel (or that the
 // name went away, which ends any wait for its writer).
-func (q *settleQueue) WriterClosed(rel string) {
-	q.addWriter(rel, workPath, false, writerDone, time.Now())
+func (q *Queue) WriterClosed(rel string) {
+	q.addWriter(rel, Path, false, WriterDone, time.Now())
 }
 
-func (q *settleQueue) addAt(rel string, kind workKind, written bool, now time.Time) {
-	q.addWriter(rel, kind, written, writerUnknown, now)
+func (q *Queue) addAt(rel string, kind Kind, written bool, now time.Time) {
+	q.addWriter(rel, kind, written, NoWriter, now)
 }
 
-func (q *settleQueue) addWriter(rel string, kind workKind, written bool, wr writer, now time.Time) {
+func (q *Queue) addWriter(rel string, kind Kind, written bool, wr Writer, now time.Time) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.full {
 		return // the whole tree is rescanned anyway
 	}
 	if it := q.coveredBy(rel, kind); it != nil {
-		if written && it.kind == workFolder {
+		if written && it.kind == Folder {
 			it.noteWrite(rel, now)
 		}
 		q.touch(it, now)
@@ -198,21 +198,21 @@ func (q *settleQueue) addWriter(rel string, kind workKind, written bool, wr writ
 			q.setKind(it, kind)
 		}
 		it.written = it.written || written
-		if wr != writerUnknown {
-			it.open = wr == writerOpen
+		if wr != NoWriter {
+			it.open = wr == Writing
 		}
 		q.touch(it, now)
 		return
 	}
-	if kind == workTree {
+	if kind == Tree {
 		q.dropBelow(rel)
 	}
-	dir := parentRel(rel)
-	if kind == workPath && rel != "" && len(q.perDir[dir]) >= rollupLimit {
+	dir := Parent(rel)
+	if kind == Path && rel != "" && len(q.perDir[dir]) >= rollupLimit {
 		q.rollUp(dir, rel, written, now)
 		return
 	}
-	q.insert(&pendingPath{rel: rel, kind: kind, written: written, open: wr == writerOpen, first: now, last: now})
+	q.insert(&pendingPath{rel: rel, kind: kind, written: written, open: wr == Writing, first: now, last: now})
 	q.signal()
 }
 
@@ -221,13 +221,13 @@ func (q *settleQueue) addWriter(rel string, kind workKind, written bool, wr writ
 // (the kernel reports a write once it is done), so the path needs only the
 // quick check, not another forced copy. This spares the second copy of a
 // file written while the first full pass ran.
-func (q *settleQueue) Copied(rel string, start time.Time) {
+func (q *Queue) Copied(rel string, start time.Time) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if it, ok := q.items[rel]; ok && it.kind == workPath && it.last.Before(start) {
+	if it, ok := q.items[rel]; ok && it.kind == Path && it.last.Before(start) {
 		it.written = false
 	}
-	if it, ok := q.items[parentRel(rel)]; ok && it.kind == workFolder && it.writes != nil {
+	if it, ok := q.items[Parent(rel)]; ok && it.kind == Folder && it.writes != nil {
 		if at, ok := it.writes.at[rel]; ok && at.Before(start) {
 			delete(it.writes.at, rel)
 		}
@@ -236,7 +236,7 @@ func (q *settleQueue) Copied(rel string, start time.Time) {
 
 // RescanAll asks for a scan of the whole tree: every pending entry is
 // dropped in favour of it.
-func (q *settleQueue) RescanAll() {
+func (q *Queue) RescanAll() {
 	q.mu.Lock()
 	q.full = true
 	q.clear()
@@ -245,7 +245,7 @@ func (q *settleQueue) RescanAll() {
 }
 
 // Retry schedules rel again after d (a failed attempt's back-off).
-func (q *settleQueue) Retry(rel string, kind workKind, d time.Duration) {
+func (q *Queue) Retry(rel string, kind Kind, d time.Duration) {
 	time.AfterFunc(d, func() { q.Add(rel, kind) })
 }
 
@@ -255,7 +255,7 @@ func (q *settleQueue) Retry(rel string, kind workKind, d time.Duration) {
 //
 // Entries due within a moment after now come along: the two halves of a
 // rename settle microseconds apart and are best handled together.
-func (q *settleQueue) Due(now time.Time) (work []settled, full bool, next time.Time) {
+func (q *Queue) Due(now time.Time) (work []Work, full bool, next time.Time) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	now = now.Add(min(q.settle/10, maxDueSlack))
@@ -264,7 +264,7 @@ func (q *settleQueue) Due(now time.Time) (work []settled, full bool, next time.T
 		var it *pendingPath
 		if e := q.byLast.Front(); e != nil && !now.Before(e.Value.(*pendingPath).last.Add(q.settle)) {
 			it = e.Value.(*pendingPath)
-			if it.open && it.kind == workPath && q.probe != nil && now.Before(it.first.Add(q.maxDelay)) {
+			if it.open && it.kind == Path && q.Probe != nil && now.Before(it.first.Add(q.maxDelay)) {
 				holds, same := q.probeUnlocked(it)
 				switch {
 				case !same:
@@ -283,19 +283,19 @@ func (q *settleQueue) Due(now time.Time) (work []settled, full bool, next time.T
 			break
 		}
 		q.remove(it)
-		if it.open && it.kind == workPath && q.probe != nil {
+		if it.open && it.kind == Path && q.Probe != nil {
 			if holds, _ := q.probeUnlocked(it); holds && !q.full {
 				// max_delay is up and the writer still has it open: this
 				// copy is a snapshot; keep asking, so the version its
 				// writer leaves is copied too, even without a close event.
 				if again, ok := q.items[it.rel]; ok {
-					again.open = again.open || again.kind == workPath // an event came meanwhile
+					again.open = again.open || again.kind == Path // an event came meanwhile
 				} else {
-					q.insert(&pendingPath{rel: it.rel, kind: workPath, open: true, first: now, last: now})
+					q.insert(&pendingPath{rel: it.rel, kind: Path, open: true, first: now, last: now})
 				}
 			}
 		}
-		work = append(work, settled{rel: it.rel, kind: it.kind, written: it.written && it.kind == workPath, writes: it.writes, first: it.first})
+		work = append(work, Work{Rel: it.rel, Kind: it.kind, Written: it.written && it.kind == Path, Writes: it.writes, First: it.first})
 	}
 	if e := q.byLast.Front(); e != nil {
 		next = e.Value.(*pendingPath).last.Add(q.settle)
@@ -313,17 +313,17 @@ func (q *settleQueue) Due(now time.Time) (work []settled, full bool, next time.T
 // not wait for that). same reports whether it is still the entry pending
 // for its path, unchanged in kind and writer state; q.mu is held again on
 // return.
-func (q *settleQueue) probeUnlocked(it *pendingPath) (holds, same bool) {
+func (q *Queue) probeUnlocked(it *pendingPath) (holds, same bool) {
 	rel, kind, open, last := it.rel, it.kind, it.open, it.last
 	q.mu.Unlock()
-	holds = q.probe(rel)
+	holds = q.Probe(rel)
 	q.mu.Lock()
 	now, ok := q.items[rel]
 	return holds, ok && now == it && it.kind == kind && it.open == open && it.last.Equal(last)
 }
 
 // Len returns the number of pending entries.
-func (q *settleQueue) Len() int {
+func (q *Queue) Len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return len(q.items)
@@ -331,17 +331,17 @@ func (q *settleQueue) Len() int {
 
 // coveredBy returns the pending folder work that already covers rel: a
 // tree scan of an ancestor, or a folder scan of its parent.
-func (q *settleQueue) coveredBy(rel string, kind workKind) *pendingPath {
+func (q *Queue) coveredBy(rel string, kind Kind) *pendingPath {
 	if rel == "" {
 		return nil
 	}
-	dir := parentRel(rel)
-	if it, ok := q.items[dir]; ok && it.kind >= workFolder && (it.kind == workTree || kind == workPath) {
+	dir := Parent(rel)
+	if it, ok := q.items[dir]; ok && it.kind >= Folder && (it.kind == Tree || kind == Path) {
 		return it
 	}
 	for dir != "" {
-		dir = parentRel(dir)
-		if it, ok := q.items[dir]; ok && it.kind == workTree {
+		dir = Parent(dir)
+		if it, ok := q.items[dir]; ok && it.kind == Tree {
 			return it
 		}
 	}
@@ -349,18 +349,18 @@ func (q *settleQueue) coveredBy(rel string, kind workKind) *pendingPath {
 }
 
 // touch notes a new event on it: it settles again from now.
-func (q *settleQueue) touch(it *pendingPath, now time.Time) {
+func (q *Queue) touch(it *pendingPath, now time.Time) {
 	it.last = now
 	q.byLast.MoveToBack(it.byLast)
 }
 
 // setKind widens an entry's work (a path that turned out to be a folder).
-func (q *settleQueue) setKind(it *pendingPath, kind workKind) {
-	if it.kind == workPath {
+func (q *Queue) setKind(it *pendingPath, kind Kind) {
+	if it.kind == Path {
 		q.unindex(it)
 	}
 	it.kind = kind
-	if kind == workTree {
+	if kind == Tree {
 		q.dropBelow(it.rel)
 	}
 }
@@ -370,29 +370,29 @@ func (q *settleQueue) setKind(it *pendingPath, kind workKind) {
 // for their path jobs and must leave nothing of theirs undone: it sets
 // the metadata of the subfolders the destination has (their Attrib
 // events), not only of the files, and copies the written files as
-// written ones (see writtenFiles).
-func (q *settleQueue) rollUp(dir, rel string, written bool, now time.Time) {
+// written ones (see WrittenFiles).
+func (q *Queue) rollUp(dir, rel string, written bool, now time.Time) {
 	first := now
-	var writes writtenFiles
+	var writes WrittenFiles
 	if written {
-		writes.add(rel, now)
+		writes.Add(rel, now)
 	}
 	for _, it := range q.perDir[dir] {
 		if it.first.Before(first) {
 			first = it.first
 		}
 		if it.written {
-			writes.add(it.rel, it.last)
+			writes.Add(it.rel, it.last)
 		}
 		q.remove(it)
 	}
 	it, ok := q.items[dir]
 	if !ok {
-		it = &pendingPath{rel: dir, kind: workFolder, first: first, last: now}
+		it = &pendingPath{rel: dir, kind: Folder, first: first, last: now}
 		q.insert(it)
 		q.signal()
-	} else if it.kind < workFolder {
-		q.setKind(it, workFolder)
+	} else if it.kind < Folder {
+		q.setKind(it, Folder)
 	}
 	for r, t := range writes.at {
 		it.noteWrite(r, t)
@@ -404,14 +404,14 @@ func (q *settleQueue) rollUp(dir, rel string, written bool, now time.Time) {
 // written at t.
 func (it *pendingPath) noteWrite(rel string, t time.Time) {
 	if it.writes == nil {
-		it.writes = new(writtenFiles)
+		it.writes = new(WrittenFiles)
 	}
-	it.writes.add(rel, t)
+	it.writes.Add(rel, t)
 }
 
 // dropBelow removes the pending entries strictly below rel: a tree scan
 // of rel covers them.
-func (q *settleQueue) dropBelow(rel string) {
+func (q *Queue) dropBelow(rel string) {
 	prefix := rel + "/"
 	for r, it := range q.items {
 		if rel == "" && r != "" || strings.HasPrefix(r, prefix) {
@@ -420,12 +420,12 @@ func (q *settleQueue) dropBelow(rel string) {
 	}
 }
 
-func (q *settleQueue) insert(it *pendingPath) {
+func (q *Queue) insert(it *pendingPath) {
 	q.items[it.rel] = it
 	it.byFirst = q.byFirst.PushBack(it)
 	it.byLast = q.byLast.PushBack(it)
-	if it.kind == workPath {
-		dir := parentRel(it.rel)
+	if it.kind == Path {
+		dir := Parent(it.rel)
 		m := q.perDir[dir]
 		if m == nil {
 			m = make(map[string]*pendingPath)
@@ -435,17 +435,17 @@ func (q *settleQueue) insert(it *pendingPath) {
 	}
 }
 
-func (q *settleQueue) remove(it *pendingPath) {
+func (q *Queue) remove(it *pendingPath) {
 	delete(q.items, it.rel)
 	q.byFirst.Remove(it.byFirst)
 	q.byLast.Remove(it.byLast)
-	if it.kind == workPath {
+	if it.kind == Path {
 		q.unindex(it)
 	}
 }
 
-func (q *settleQueue) unindex(it *pendingPath) {
-	dir := parentRel(it.rel)
+func (q *Queue) unindex(it *pendingPath) {
+	dir := Parent(it.rel)
 	if m := q.perDir[dir]; m != nil {
 		delete(m, it.rel)
 		if len(m) == 0 {
@@ -454,16 +454,16 @@ func (q *settleQueue) unindex(it *pendingPath) {
 	}
 }
 
-func (q *settleQueue) clear() {
+func (q *Queue) clear() {
 	q.items = make(map[string]*pendingPath)
 	q.perDir = make(map[string]map[string]*pendingPath)
 	q.byFirst.Init()
 	q.byLast.Init()
 }
 
-// parentRel returns the folder of a slash-separated relative path ("" for
+// Parent returns the folder of a slash-separated relative path ("" for
 // a top-level entry and for the root).
-func parentRel(rel string) string {
+func Parent(rel string) string {
 	dir := path.Dir(rel)
 	if dir == "." || dir == "/" {
 		return ""
