@@ -73,6 +73,7 @@ func Connect(ctx context.Context, p config.Pair) (dest.Destination, error) {
 		return sftp.Dial(ctx, sftp.Config{
 			User: loc.User, Host: loc.Host, Port: loc.Port, Path: loc.Path,
 			KeyFile: p.SFTP.KeyFile, KnownHosts: p.SFTP.KnownHosts, Connections: p.SFTP.Connections,
+			NoFsync: !p.Fsync,
 		})
 	}
 	if err := os.MkdirAll(loc.Path, 0o755); err != nil {

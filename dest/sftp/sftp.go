@@ -9,9 +9,11 @@ import (
 	"net"
 	"os"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -39,6 +41,9 @@ type Config struct {
 	Connections int
 	// Timeout bounds the dial and the login; 0 is 15 s.
 	Timeout time.Duration
+	// NoFsync leaves uploads to the server's page cache (fsync: false);
+	// else each is flushed with fsync@openssh.com where offered.
+	NoFsync bool
 }
 
 // SFTP is a folder on an SFTP server.
@@ -49,11 +54,12 @@ type SFTP struct {
 	hk   ssh.HostKeyCallback
 	name string
 
-	mu     sync.Mutex
-	conn   *ssh.Client
-	client *psftp.Client
-	posix  bool // posix-rename@openssh.com
-	fsync  bool // fsync@openssh.com
+	mu      sync.Mutex
+	conn    *ssh.Client
+	clients []*psftp.Client // one SFTP session each; see connect
+	next    atomic.Uint32   // the session the next operation uses
+	posix   bool            // posix-rename@openssh.com
+	fsync   bool            // fsync@openssh.com
 }
 
 var _ interface {
@@ -188,8 +194,8 @@ func authMethods(cfg Config, home string) ([]ssh.AuthMethod, error) {
 func (s *SFTP) connect(ctx context.Context) (*psftp.Client, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.client != nil {
-		return s.client, nil
+	if len(s.clients) > 0 {
+		return s.clients[int(s.next.Add(1))%len(s.clients)], nil
 	}
 	d := net.Dialer{Timeout: s.cfg.Timeout}
 	nc, err := d.DialContext(ctx, "tcp", s.addr)
@@ -213,24 +219,39 @@ func (s *SFTP) connect(ctx context.Context) (*psftp.Client, error) {
 	}
 	_ = nc.SetDeadline(time.Time{})
 	conn := ssh.NewClient(cc, chans, reqs)
-	client, err := psftp.NewClient(conn, psftp.UseConcurrentWrites(true), psftp.UseConcurrentReads(true))
-	if err != nil {
-		conn.Close()
-		return nil, dest.Transient(fmt.Errorf("%s: start sftp: %w", s.name, err))
+	// Several SFTP sessions on one SSH connection: OpenSSH's sftp-server
+	// answers one request at a time per session, so one session
+	// serializes every upload behind each fsync; a session per pair of
+	// connections lets them overlap (as rclone's pool of connections
+	// does), at one login.
+	var clients []*psftp.Client
+	for range max(1, (s.cfg.Connections+1)/2) {
+		client, err := psftp.NewClient(conn, psftp.UseConcurrentWrites(true), psftp.UseConcurrentReads(true))
+		if err != nil {
+			if len(clients) > 0 {
+				break // the server limits sessions: use those it gave
+			}
+			conn.Close()
+			return nil, dest.Transient(fmt.Errorf("%s: start sftp: %w", s.name, err))
+		}
+		clients = append(clients, client)
 	}
-	_, s.posix = client.HasExtension("posix-rename@openssh.com")
-	_, s.fsync = client.HasExtension("fsync@openssh.com")
-	s.conn, s.client = conn, client
+	_, s.posix = clients[0].HasExtension("posix-rename@openssh.com")
+	_, s.fsync = clients[0].HasExtension("fsync@openssh.com")
+	s.fsync = s.fsync && !s.cfg.NoFsync
+	s.conn, s.clients = conn, clients
 	go func() {
 		_ = conn.Wait()
 		s.mu.Lock()
-		if s.client == client {
-			s.client, s.conn = nil, nil
+		if s.conn == conn {
+			s.clients, s.conn = nil, nil
 		}
 		s.mu.Unlock()
-		client.Close()
+		for _, c := range clients {
+			c.Close()
+		}
 	}()
-	return client, nil
+	return clients[0], nil
 }
 
 func (s *SFTP) String() string { return s.name }
@@ -244,12 +265,14 @@ func (s *SFTP) Features() dest.Features {
 func (s *SFTP) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.client == nil {
+	if s.conn == nil {
 		return nil
 	}
-	s.client.Close()
+	for _, c := range s.clients {
+		c.Close()
+	}
 	err := s.conn.Close()
-	s.client, s.conn = nil, nil
+	s.clients, s.conn = nil, nil
 	if errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) {
 		err = nil
 	}
@@ -276,10 +299,12 @@ func (s *SFTP) do(ctx context.Context, op func(c *psftp.Client) error) error {
 	err = op(c)
 	if err != nil && lostConnection(err) {
 		s.mu.Lock()
-		if s.client == c {
-			s.client.Close()
+		if slices.Contains(s.clients, c) {
+			for _, c := range s.clients {
+				c.Close()
+			}
 			s.conn.Close()
-			s.client, s.conn = nil, nil
+			s.clients, s.conn = nil, nil
 		}
 		s.mu.Unlock()
 	}
