@@ -196,6 +196,7 @@ func sleep(ctx context.Context, d time.Duration) {
 type events struct {
 	mu          sync.Mutex
 	scopes      map[string]bool // folder → with everything below it
+	deep        map[string]bool // folders to scan whole where a scan meets them
 	first, last time.Time
 	poke        chan struct{}
 	degraded    bool
@@ -237,8 +238,12 @@ func (e *events) note(ev watcher.Event) {
 	defer e.mu.Unlock()
 	switch ev.Kind {
 	case watcher.DirAdded:
-		e.add(ev.Rel, true)
-		if ev.Rel != "" {
+		// Its parent's scan meets it, and walks it whole: there, a folder
+		// renamed within the parent is found as a rename (moves.go).
+		if ev.Rel == "" {
+			e.add("", true)
+		} else {
+			e.deep[ev.Rel] = true
 			e.add(parentOf(ev.Rel), false)
 		}
 	case watcher.Rescan:
@@ -265,7 +270,7 @@ func (e *events) note(ev watcher.Event) {
 }
 
 // take returns the gathered folders and starts a new batch.
-func (e *events) take() []scope {
+func (e *events) take() ([]scope, map[string]bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	out := make([]scope, 0, len(e.scopes))
@@ -273,8 +278,10 @@ func (e *events) take() []scope {
 		out = append(out, scope{rel: rel, deep: deep})
 	}
 	clear(e.scopes)
+	deep := e.deep
+	e.deep = map[string]bool{}
 	e.first, e.last = time.Time{}, time.Time{}
-	return out
+	return out, deep
 }
 
 // due is when the gathered batch may go: settle after the last event,
@@ -298,7 +305,7 @@ func minTime(a, b time.Time) time.Time {
 // watch watches the pair's source and serves its events until ctx ends
 // or the pair pauses; it reports whether any pass completed.
 func (r *pairRun) watch(ctx context.Context, t timings, ready func()) bool {
-	ev := &events{scopes: map[string]bool{}, poke: make(chan struct{}, 1), writing: map[string]time.Time{}}
+	ev := &events{scopes: map[string]bool{}, deep: map[string]bool{}, poke: make(chan struct{}, 1), writing: map[string]time.Time{}}
 	r.writing = func(rel string) bool { return ev.heldForWriter(rel, t.maxDelay) }
 	defer func() { r.writing = nil }()
 	w, err := watcher.New(ctx, watcher.Options{Root: r.pair.Source, Exclude: r.excl.Excluded, Log: r.log, Notify: ev.note})
@@ -326,8 +333,8 @@ func (r *pairRun) watch(ctx context.Context, t timings, ready func()) bool {
 			}
 			full, listDest = false, false
 		default:
-			if scopes := ev.take(); len(scopes) > 0 {
-				r.pass(ctx, scopes, false)
+			if scopes, deep := ev.take(); len(scopes) > 0 {
+				r.pass(ctx, scopes, false, deep)
 			}
 		}
 		if ctx.Err() != nil || r.isPaused() {

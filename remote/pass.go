@@ -30,6 +30,9 @@ type scope struct {
 type pass struct {
 	r        *pairRun
 	listDest bool // list destination folders and compare them with the records
+	// forceDeep names folders to scan whole wherever the pass meets
+	// them (folders the watcher saw appear: moved in, or made anew).
+	forceDeep map[string]bool
 	jobs     chan func()
 	walkers  chan struct{} // folder scans at once beyond the first
 	walking  sync.WaitGroup
@@ -56,8 +59,11 @@ type folder struct {
 
 // pass scans scopes, uploads what differs with r.conns uploads at once,
 // then deletes extras (delete: true, no brake) and sets folder metadata.
-func (r *pairRun) pass(ctx context.Context, scopes []scope, listDest bool) {
+func (r *pairRun) pass(ctx context.Context, scopes []scope, listDest bool, forceDeep ...map[string]bool) {
 	p := &pass{r: r, listDest: listDest, jobs: make(chan func()), walkers: make(chan struct{}, 4)}
+	if len(forceDeep) > 0 {
+		p.forceDeep = forceDeep[0]
+	}
 	var workers sync.WaitGroup
 	for range r.conns {
 		workers.Go(func() {
@@ -164,6 +170,13 @@ func (p *pass) scan(ctx context.Context, rel string, deep bool) {
 		p.holdDeletes("the source folder is empty but its destination is not")
 	}
 	seen := make(map[string]bool, len(entries))
+	var present, claimed map[string]bool // for renames (moves.go)
+	if len(recs) > 0 && r.movable() {
+		present, claimed = make(map[string]bool, len(entries)), map[string]bool{}
+		for i := range entries {
+			present[entries[i].name] = true
+		}
+	}
 	for i := range entries {
 		if ctx.Err() != nil || r.isPaused() {
 			return
@@ -186,12 +199,28 @@ func (p *pass) scan(ctx context.Context, rel string, deep bool) {
 			rec = &x
 		}
 		de, inDst := listed[e.name]
+		moved := false
+		if rec == nil && present != nil && (e.isDir() || e.isFile()) && (r.writing == nil || !r.writing(crel)) {
+			if from, old, ok := renamedFrom(e, recs, present, claimed); ok {
+				claimed[from] = true
+				fromRel := relJoin(rel, from)
+				if e.isDir() && p.moveFolder(ctx, fromRel, crel) || e.isFile() && p.moveFile(ctx, fromRel, crel, e, old) {
+					seen[from], moved = true, true
+					rec = &old
+					if p.listDest {
+						de, inDst = dest.Entry{Name: e.name, Kind: dest.Dir}, e.isDir()
+					}
+				}
+			}
+		}
 		switch {
+		case e.isFile() && moved:
+			r.progress.UpToDate.Add(1)
 		case e.isDir():
 			if !p.ensureFolder(ctx, crel, e, rec, de, inDst) {
 				continue
 			}
-			if deep || rec == nil || rec.Kind != index.Dir || rec.Src.Ino != e.st.Ino || rec.Src.Dev != uint64(e.st.Dev) {
+			if deep || moved || p.forceDeep[crel] || rec == nil || rec.Kind != index.Dir || rec.Src.Ino != e.st.Ino || rec.Src.Dev != uint64(e.st.Dev) {
 				p.walk(ctx, crel, true)
 			}
 		case e.isFile():

@@ -412,3 +412,53 @@ func TestSyncNoticesEmptiedDestination(t *testing.T) {
 		assertSame(t, srcTree(t, src), tree(t, p))
 	})
 }
+
+// TestSyncRenamesOnTheServer: with delete: true, a folder and a file
+// renamed within their folder are moved on the server (renamed, or copied
+// server-side and removed), not sent again; a file renamed and then
+// rewritten in place is sent; without delete the old names stay.
+func TestSyncRenamesOnTheServer(t *testing.T) {
+	forEach(t, func(t *testing.T, b backend) {
+		src, state := t.TempDir(), t.TempDir()
+		for i := range 4 {
+			writeFile(t, filepath.Join(src, fmt.Sprintf("videos/lesson1/part%d.mp4", i)), strings.Repeat(fmt.Sprint(i), 1000+i), epoch)
+		}
+		writeFile(t, filepath.Join(src, "videos/lesson1/sub/notes.md"), "notes", epoch)
+		writeFile(t, filepath.Join(src, "a.txt"), "alpha", epoch)
+		writeFile(t, filepath.Join(src, "c.txt"), "charlie", epoch)
+		p := b.pair(t, src)
+		p.Delete = true
+		run(t, p, state)
+		settle()
+		rename := func(from, to string) {
+			t.Helper()
+			if err := os.Rename(filepath.Join(src, from), filepath.Join(src, to)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rename("videos/lesson1", "videos/lesson-01")
+		rename("a.txt", "b.txt")
+		rename("c.txt", "d.txt")
+		writeFile(t, filepath.Join(src, "d.txt"), "CHARLIE", epoch) // same size and mtime, new bytes
+		sum := run(t, p, state)
+		if sum.Copied != 1 || sum.Failed != 0 {
+			t.Errorf("after the renames: copied %d, failed %d; want 1 (d.txt, rewritten), 0", sum.Copied, sum.Failed)
+		}
+		assertSame(t, srcTree(t, src), tree(t, p))
+		settle()
+		if sum := run(t, p, state); sum.Copied != 0 {
+			t.Errorf("the sync after: copied %d, want 0", sum.Copied)
+		}
+
+		// Without delete: the old name stays, the new one is sent.
+		p.Delete = false
+		rename("b.txt", "e.txt")
+		if sum := run(t, p, state); sum.Copied != 1 {
+			t.Errorf("without delete: copied %d, want 1", sum.Copied)
+		}
+		got := tree(t, p)
+		if got["b.txt"] != "file alpha" || got["e.txt"] != "file alpha" {
+			t.Errorf("without delete: b.txt %q, e.txt %q; want both alpha", got["b.txt"], got["e.txt"])
+		}
+	})
+}

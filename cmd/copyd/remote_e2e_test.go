@@ -167,13 +167,25 @@ func TestRemoteSyncCheckAndRun(t *testing.T) {
 				t.Fatalf("second copyd sync: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 			}
 
-			d := startRun(t, nil, "-c", cfg, "--log-format", "json")
+			d := startRun(t, nil, "-c", cfg, "--log-format", "json", "--log-level", "debug")
 			d.waitWatching("home")
 			write(t, filepath.Join(src, "docs/new.txt"), "fresh")
 			remove(t, filepath.Join(src, "a.txt"))
 			want["docs/new.txt"] = "fresh"
 			delete(want, "a.txt")
 			waitRemote(t, p, 10*time.Second, want)
+
+			// A folder renamed: moved on the server, its entries follow.
+			mark0 := d.mark()
+			rename(t, filepath.Join(src, "docs"), filepath.Join(src, "documents"))
+			for k, v := range want {
+				if strings.HasPrefix(k, "docs/") {
+					want["documents/"+strings.TrimPrefix(k, "docs/")] = v
+					delete(want, k)
+				}
+			}
+			waitRemote(t, p, 10*time.Second, want)
+			d.waitLog(mark0, match{level: "DEBUG", msg: "moved", attrs: map[string]string{"from": "docs", "to": "documents"}})
 
 			// The server goes away: the pair pauses, and resumes by itself.
 			srv.kill()
