@@ -33,9 +33,9 @@ type pass struct {
 	// forceDeep names folders to scan whole wherever the pass meets
 	// them (folders the watcher saw appear: moved in, or made anew).
 	forceDeep map[string]bool
-	jobs     chan func()
-	walkers  chan struct{} // folder scans at once beyond the first
-	walking  sync.WaitGroup
+	jobs      chan func()
+	walkers   chan struct{} // folder scans at once beyond the first
+	walking   sync.WaitGroup
 
 	mu     sync.Mutex
 	hold   string // why deletions are held this pass; "" when they are not
