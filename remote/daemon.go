@@ -7,10 +7,12 @@ import (
 	"errors"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/copyd/copyd/config"
 	"github.com/copyd/copyd/index"
+	copysync "github.com/copyd/copyd/sync"
 	"github.com/copyd/copyd/watcher"
 )
 
@@ -26,6 +28,88 @@ type Daemon struct {
 	o      Options
 	ready  func()
 	reload chan *config.Config
+
+	isReady atomic.Bool
+	mu      sync.Mutex
+	state   map[string]*pairState // by pair name, for Status
+	order []string              // pair names in config order
+}
+
+// pairState is what Status reports of one remote pair.
+type pairState struct {
+	pair     config.Pair
+	progress *copysync.Progress
+	state    atomic.Int32 // a copysync.State
+	watches  atomic.Int64
+	lastFull atomic.Int64 // unix ns
+	mu       sync.Mutex
+	lastErr  *copysync.PairError
+	idx      *index.DB // while connected, for the failing paths
+}
+
+// Status reports the remote pairs now, in config order, in the local
+// daemon's terms (the status page and copyd status show both alike).
+func (d *Daemon) Status() []copysync.PairStatus {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]copysync.PairStatus, 0, len(d.order))
+	for _, name := range d.order {
+		ps, ok := d.state[name]
+		if !ok {
+			continue
+		}
+		p := ps.progress
+		st := copysync.PairStatus{
+			Name: name, Source: ps.pair.Source, Destination: ps.pair.Destination,
+			State:       copysync.State(ps.state.Load()),
+			FilesCopied: p.FilesDone.Load(), BytesCopied: p.BytesDone.Load(), UpToDate: p.UpToDate.Load(),
+			Deleted: p.Deleted.Load(), Moved: p.Moved.Load(), Special: p.Special.Load(),
+			Watches: int(ps.watches.Load()), Errors: p.Failed.Load(),
+		}
+		if ns := ps.lastFull.Load(); ns != 0 {
+			st.LastFullSync = time.Unix(0, ns)
+		}
+		ps.mu.Lock()
+		if ps.lastErr != nil {
+			e := *ps.lastErr
+			st.LastError = &e
+		}
+		if ps.idx != nil {
+			for _, f := range ps.idx.Failures(context.Background()) {
+				st.Failing = append(st.Failing, copysync.FailingPath{Path: f.Path, Op: f.Op, Err: f.Err, Since: f.Since, Last: f.Last, Attempts: f.Attempts})
+			}
+		}
+		ps.mu.Unlock()
+		out = append(out, st)
+	}
+	return out
+}
+
+// track makes the pair visible to Status.
+func (d *Daemon) track(p config.Pair, ps *pairState) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.state == nil {
+		d.state = map[string]*pairState{}
+	}
+	d.state[p.Name] = ps
+}
+
+func (d *Daemon) untrack(name string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.state, name)
+}
+
+func (d *Daemon) setOrder(cfg *config.Config) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.order = d.order[:0]
+	for _, p := range cfg.Pairs {
+		if p.Remote() {
+			d.order = append(d.order, p.Name)
+		}
+	}
 }
 
 // NewDaemon returns a daemon; ready, when set, is called once every pair
@@ -33,11 +117,19 @@ type Daemon struct {
 // destination).
 func NewDaemon(o Options, ready func()) *Daemon {
 	o.fill()
-	if ready == nil {
-		ready = func() {}
+	d := &Daemon{o: o, reload: make(chan *config.Config, 1)}
+	d.ready = func() {
+		d.isReady.Store(true)
+		if ready != nil {
+			ready()
+		}
 	}
-	return &Daemon{o: o, ready: ready, reload: make(chan *config.Config, 1)}
+	return d
 }
+
+// Ready reports whether every remote pair of the first config watches its
+// source or waits for it (or for its destination).
+func (d *Daemon) Ready() bool { return d.isReady.Load() }
 
 // Reload hands the daemon a new config: changed pairs restart, removed
 // ones stop, new ones start. It does not wait.
@@ -76,10 +168,13 @@ func (d *Daemon) Run(ctx context.Context, cfg *config.Config) error {
 	pairs := map[string]*running{}
 	var pending sync.WaitGroup
 	first := true
+	d.setOrder(cfg)
 	start := func(p config.Pair, t timings) {
 		pctx, cancel := context.WithCancel(ctx)
 		rp := &running{pair: p, t: t, cancel: cancel, done: make(chan struct{})}
 		pairs[p.Name] = rp
+		ps := &pairState{pair: p, progress: new(copysync.Progress)}
+		d.track(p, ps)
 		var once sync.Once
 		ready := func() {}
 		if first {
@@ -89,7 +184,7 @@ func (d *Daemon) Run(ctx context.Context, cfg *config.Config) error {
 		go func() {
 			defer close(rp.done)
 			defer ready()
-			d.serve(pctx, p, t, ready)
+			d.serve(pctx, p, t, ps, ready)
 		}()
 	}
 	for _, p := range cfg.Pairs {
@@ -103,6 +198,7 @@ func (d *Daemon) Run(ctx context.Context, cfg *config.Config) error {
 		rp.cancel()
 		<-rp.done
 		delete(pairs, rp.pair.Name)
+		d.untrack(rp.pair.Name)
 	}
 	for {
 		select {
@@ -119,6 +215,7 @@ func (d *Daemon) Run(ctx context.Context, cfg *config.Config) error {
 				}
 			}
 			t := timingsOf(next)
+			d.setOrder(next)
 			for name, rp := range pairs {
 				if p, ok := want[name]; !ok || !reflect.DeepEqual(p, rp.pair) || t != rp.t {
 					d.o.Log.Info("pair stopped for the new config", "pair", name)
@@ -141,8 +238,11 @@ const (
 )
 
 // serve runs one pair until ctx ends, reconnecting after pauses.
-func (d *Daemon) serve(ctx context.Context, p config.Pair, t timings, ready func()) {
+func (d *Daemon) serve(ctx context.Context, p config.Pair, t timings, ps *pairState, ready func()) {
 	log := d.o.Log.With("pair", p.Name)
+	o := d.o
+	o.Progress = ps.progress
+	defer ps.state.Store(int32(copysync.StateStopped))
 	backoff := firstBackoff
 	var planMu sync.Mutex
 	waiting := false
@@ -153,17 +253,20 @@ func (d *Daemon) serve(ctx context.Context, p config.Pair, t timings, ready func
 				log.Warn("source missing; waiting for it", "source", p.Source, "err", err)
 				waiting = true
 			}
+			ps.state.Store(int32(copysync.StateWaiting))
 			ready()
 			sleep(ctx, 2*time.Second)
 			continue
 		}
 		waiting = false
-		r, err := open(ctx, p, d.o, &planMu)
+		r, err := open(ctx, p, o, &planMu)
 		if errors.Is(err, index.ErrLocked) {
 			log.Error("pair not started", "err", err)
 			return
 		}
 		if err != nil {
+			ps.state.Store(int32(copysync.StatePaused))
+			ps.noteError("connect", "", err)
 			log.Error("destination cannot be reached; pair paused, retrying by itself", "in", backoff, "err", err)
 			ready()
 			sleep(ctx, backoff)
@@ -171,8 +274,18 @@ func (d *Daemon) serve(ctx context.Context, p config.Pair, t timings, ready func
 			continue
 		}
 		r.daemon = true
+		r.status = ps
+		ps.mu.Lock()
+		ps.idx = r.idx
+		ps.mu.Unlock()
 		worked := r.watch(ctx, t, ready)
+		ps.mu.Lock()
+		ps.idx = nil
+		ps.mu.Unlock()
 		r.close()
+		if ctx.Err() == nil {
+			ps.state.Store(int32(copysync.StatePaused))
+		}
 		if ctx.Err() != nil {
 			return
 		}
@@ -316,6 +429,7 @@ func (r *pairRun) watch(ctx context.Context, t timings, ready func()) bool {
 	}
 	defer w.Close()
 	ready()
+	r.status.watches.Store(int64(w.Watches()))
 	r.log.Info("watching", "source", r.pair.Source, "destination", r.dst.String(), "folders", w.Watches())
 	rescan := time.NewTicker(t.rescan)
 	defer rescan.Stop()
@@ -324,19 +438,23 @@ func (r *pairRun) watch(ctx context.Context, t timings, ready func()) bool {
 	for {
 		switch {
 		case full:
+			r.status.state.Store(int32(copysync.StateScanning))
 			r.log.Info("scan started", "list_destination", listDest)
 			start := time.Now()
 			r.pass(ctx, []scope{{deep: true}}, listDest)
 			if !r.isPaused() && ctx.Err() == nil {
+				r.status.lastFull.Store(time.Now().UnixNano())
 				r.log.Info("scan done", "files", r.progress.FilesDone.Load(), "up_to_date", r.progress.UpToDate.Load(),
 					"dur", time.Since(start).Round(time.Millisecond))
 			}
 			full, listDest = false, false
 		default:
 			if scopes, deep := ev.take(); len(scopes) > 0 {
+				r.status.state.Store(int32(copysync.StateCopying))
 				r.pass(ctx, scopes, false, deep)
 			}
 		}
+		r.status.state.Store(int32(copysync.StateWatching))
 		if ctx.Err() != nil || r.isPaused() {
 			return worked
 		}
@@ -373,4 +491,14 @@ func (r *pairRun) watch(ctx context.Context, t timings, ready func()) bool {
 			}
 		}
 	}
+}
+
+// noteError keeps err as the pair's last error.
+func (ps *pairState) noteError(op, rel string, err error) {
+	if ps == nil {
+		return
+	}
+	ps.mu.Lock()
+	ps.lastErr = &copysync.PairError{Time: time.Now(), Op: op, Path: rel, Err: err.Error()}
+	ps.mu.Unlock()
 }

@@ -140,6 +140,7 @@ type pairRun struct {
 	// writing, in the daemon, reports a file a writer has not closed
 	// yet: it is left for the scan after its close.
 	writing func(rel string) bool
+	status  *pairState // the daemon's view of the pair; nil in a one-shot run
 
 	mu       sync.Mutex
 	failures []*copysync.FileError
@@ -311,6 +312,7 @@ func (r *pairRun) fail(op, rel string, err error) {
 
 func (r *pairRun) record(op, rel string, err error) {
 	r.progress.Failed.Add(1)
+	r.status.noteError(op, rel, err)
 	if r.idx != nil {
 		r.idx.Fail(rel, op, err.Error(), time.Now())
 	}
@@ -332,6 +334,7 @@ func (r *pairRun) pause(op, rel string, err error) {
 		what = "destination cannot be reached"
 	}
 	if r.daemon {
+		r.status.noteError(op, rel, err)
 		r.log.Error(what+"; pair paused, it resumes by itself once the destination works again", "path", rel, "op", op, "err", err)
 	} else {
 		r.log.Error(what+"; pair stopped, fix the destination and run again", "path", rel, "op", op, "err", err)

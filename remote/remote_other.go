@@ -54,5 +54,11 @@ func (d *Daemon) Run(ctx context.Context, cfg *config.Config) error {
 // Reload does nothing.
 func (d *Daemon) Reload(*config.Config) {}
 
+// Status reports no pairs.
+func (d *Daemon) Status() []copysync.PairStatus { return nil }
+
+// Ready is always true: there is nothing to wait for.
+func (d *Daemon) Ready() bool { return true }
+
 // Connect refuses: see errNotHere.
 func Connect(context.Context, config.Pair) (io.Closer, error) { return nil, errNotHere }

@@ -82,7 +82,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var served sync.WaitGroup
 	defer served.Wait()
 	if cfg.Status.Listen != "" {
-		srv := status.NewServer(cfg.Status.Listen, d, metrics, version(), log)
+		srv := status.NewServer(cfg.Status.Listen, bothEngines{d, rd}, metrics, version(), log)
 		if ln, err := srv.Listen(); err != nil {
 			// The copies matter more than the endpoint: run without it.
 			log.Error("status endpoint not started; copyd runs without it, choose a free address under status: listen", "err", err)
@@ -170,4 +170,18 @@ func notifySystemd(log *slog.Logger, state string) {
 	if _, err := sdnotify.SdNotify(false, state); err != nil {
 		log.Warn("cannot notify systemd", "state", state, "err", err)
 	}
+}
+
+// bothEngines is what the status endpoint reports on: the local pairs' daemon
+// and the remote pairs' one.
+type bothEngines struct {
+	local  *copysync.Daemon
+	remote *remote.Daemon
+}
+
+func (e bothEngines) Status() copysync.Status {
+	st := e.local.Status()
+	st.Ready = st.Ready && e.remote.Ready()
+	st.Pairs = append(st.Pairs, e.remote.Status()...)
+	return st
 }

@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -167,8 +168,15 @@ func TestRemoteSyncCheckAndRun(t *testing.T) {
 				t.Fatalf("second copyd sync: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 			}
 
-			d := startRun(t, nil, "-c", cfg, "--log-format", "json", "--log-level", "debug")
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := ln.Addr().String()
+			ln.Close()
+			d := startRun(t, nil, "-c", cfg, "--log-format", "json", "--log-level", "debug", "--status", addr)
 			d.waitWatching("home")
+			d.waitLog(0, match{msg: "ready"})
 			write(t, filepath.Join(src, "docs/new.txt"), "fresh")
 			remove(t, filepath.Join(src, "a.txt"))
 			want["docs/new.txt"] = "fresh"
@@ -192,9 +200,23 @@ func TestRemoteSyncCheckAndRun(t *testing.T) {
 			mark := d.mark()
 			write(t, filepath.Join(src, "while-down.txt"), "queued")
 			d.waitLog(mark, match{level: "ERROR", attrs: map[string]string{"pair": "home"}})
+			waitFor(t, 10*time.Second, func() error {
+				r := copyd(t, "status", "--status", addr)
+				if !strings.Contains(r.stdout, "home") || !strings.Contains(r.stdout, "paused") {
+					return fmt.Errorf("copyd status while the server is down: %s%s", r.stdout, r.stderr)
+				}
+				return nil
+			})
 			srv.start()
 			want["while-down.txt"] = "queued"
 			waitRemote(t, p, 30*time.Second, want)
+			waitFor(t, 10*time.Second, func() error {
+				r := copyd(t, "status", "--status", addr)
+				if !strings.Contains(r.stdout, "home") || !strings.Contains(r.stdout, "watching") {
+					return fmt.Errorf("copyd status once the server is back: %s%s", r.stdout, r.stderr)
+				}
+				return nil
+			})
 			d.stopOK(syscall.SIGTERM)
 		})
 	}
