@@ -32,7 +32,7 @@ type Daemon struct {
 	isReady atomic.Bool
 	mu      sync.Mutex
 	state   map[string]*pairState // by pair name, for Status
-	order []string              // pair names in config order
+	order   []string              // pair names in config order
 }
 
 // pairState is what Status reports of one remote pair.
