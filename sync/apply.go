@@ -109,13 +109,11 @@ func (r *pairRun) copyOne(ctx context.Context, rel string, src, dst fs.FileInfo,
 	if !r.claim(rel) {
 		return false
 	}
-	if r.live != nil {
-		defer func() {
-			if !handedOff {
-				r.live.release(rel)
-			}
-		}()
-	}
+	defer func() {
+		if !handedOff {
+			r.kind.release(rel)
+		}
+	}()
 	if r.commit != nil {
 		o.handoff = func(tmpPath string, n int64) error {
 			err := r.commit.add(ctx, commitItem{tmpPath: tmpPath, rel: rel, replace: o.replace, in: in, bytes: n, start: start, id: id})
@@ -127,36 +125,26 @@ func (r *pairRun) copyOne(ctx context.Context, rel string, src, dst fs.FileInfo,
 		n, err = copyFile(ctx, r.srcPath(rel), r.dstPath(rel), o)
 		return err
 	})
-	if ok && r.live != nil {
-		r.live.settle.Copied(rel, start)
+	if ok {
+		r.kind.sourceRead(rel, start)
 	}
 	if !ok || handedOff {
 		return false
 	}
-	if r.live != nil {
-		r.live.recovered(rel, stepDone)
-	}
+	r.kind.recovered(rel, stepDone)
 	r.recordCopy(rel, id)
 	in.changed.Store(true)
 	r.progress.FilesDone.Add(1)
 	r.progress.BytesDone.Add(n)
 	r.log.Debug("copied", "path", rel, "bytes", n, "dur", time.Since(start))
-	if r.live != nil && r.live.metrics != nil {
-		r.live.metrics.Copied(r.pair.Name, n, time.Since(start))
-	}
+	r.kind.copied(r.pair.Name, n, time.Since(start))
 	return true
 }
 
-// claim takes rel for this job's copy in the daemon, where a path is
-// copied by one job at a time; when another job holds it, rel is queued
-// again and claim returns false. One-shot runs take no claims.
-func (r *pairRun) claim(rel string) bool {
-	if r.live == nil || r.live.claim(rel) {
-		return true
-	}
-	r.live.settle.AddWritten(rel)
-	return false
-}
+// claim takes rel for this job's copy: in the daemon a path is copied by
+// one job at a time, and when another holds it rel is queued again and
+// claim returns false.
+func (r *pairRun) claim(rel string) bool { return r.kind.claim(rel) }
 
 // compareAndCopy compares contents (checksum: true) and copies only when
 // they differ; equal contents get their metadata fixed instead.
@@ -359,9 +347,7 @@ func (r *pairRun) linkOne(ctx context.Context, rel string, dst fs.FileInfo, in *
 	if !r.claim(rel) {
 		return false
 	}
-	if r.live != nil {
-		defer r.live.release(rel)
-	}
+	defer r.kind.release(rel)
 	o := r.writeOptions(ctx, rel, dst, in)
 	if !r.retry(ctx, "copy symlink", rel, func() error { return copySymlink(r.srcPath(rel), r.dstPath(rel), o) }) {
 		return false

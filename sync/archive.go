@@ -9,7 +9,6 @@ import (
 	"sort"
 	"sync/atomic"
 	"syscall"
-	"time"
 
 	"github.com/copyd/copyd/internal/tempname"
 )
@@ -51,10 +50,7 @@ func (r *pairRun) archivePath(rel string) (string, error) {
 	if err := mkdirAllPath(dir, 0o755); err != nil {
 		return "", err
 	}
-	when := r.started // one stamp for everything a one-shot run archives
-	if r.live != nil {
-		when = time.Now() // the daemon archives as things happen
-	}
+	when := r.kind.archiveTime(r.started)
 	stamp := "." + when.UTC().Format(archiveStamp)
 	for i := 0; ; i++ {
 		suffix := stamp

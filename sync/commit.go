@@ -108,13 +108,11 @@ func (c *committer) commit(batch []commitItem) {
 	if batch = files; len(batch) == 0 {
 		return
 	}
-	if r.live != nil {
-		defer func() {
-			for _, it := range batch {
-				r.live.release(it.rel)
-			}
-		}()
-	}
+	defer func() {
+		for _, it := range batch {
+			r.kind.release(it.rel)
+		}
+	}()
 	if err := c.flush(); err != nil {
 		for _, it := range batch {
 			removeTemp(it.tmpPath)
@@ -128,17 +126,13 @@ func (c *committer) commit(batch []commitItem) {
 			r.failOrPause("rename", it.rel, err)
 			continue
 		}
-		if r.live != nil {
-			r.live.recovered(it.rel, stepDone)
-		}
+		r.kind.recovered(it.rel, stepDone)
 		r.recordCopy(it.rel, it.id)
 		it.in.changed.Store(true)
 		r.progress.FilesDone.Add(1)
 		r.progress.BytesDone.Add(it.bytes)
 		r.log.Debug("copied", "path", it.rel, "bytes", it.bytes)
-		if r.live != nil && r.live.metrics != nil {
-			r.live.metrics.Copied(r.pair.Name, it.bytes, time.Since(it.start))
-		}
+		r.kind.copied(r.pair.Name, it.bytes, time.Since(it.start))
 	}
 	r.log.Debug("batch committed", "files", len(batch))
 }

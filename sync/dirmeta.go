@@ -82,15 +82,15 @@ func (r *pairRun) finishDirs() {
 		changed = changed || d.dst == nil || d.changed.Load()
 		if err := r.finishDir(d); err != nil {
 			r.fail("set folder metadata", d.rel, err)
-		} else if r.live != nil && !d.holdDeletes {
-			r.live.recovered(d.rel, stepFolder)
+		} else if !d.holdDeletes {
+			r.kind.recovered(d.rel, stepFolder)
 		}
 	}
 	if r.pair.Fsync && r.flush != nil && changed {
 		if err := r.flush(); err != nil {
 			r.fail("fsync", "", err)
-		} else if r.live != nil {
-			r.live.recovered("", "fsync")
+		} else {
+			r.kind.recovered("", "fsync")
 		}
 	}
 }

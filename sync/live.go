@@ -871,6 +871,7 @@ func (lp *livePair) newPass(q *workpool.Queue) *pairRun {
 		commit:   lp.commit,
 		flush:    lp.flush,
 		paused:   &lp.paused,
+		kind:     lp,
 		live:     lp,
 	}
 }
@@ -888,6 +889,7 @@ func (lp *livePair) scan(ctx context.Context, rel string, recursive, sweep bool,
 	r.written = writes
 	r.sweepTemps = sweep
 	r.trustDest = sweep && !lp.pair.Checksum // the first pass after a start
+	r.kidRecords = r.trustDest
 	if recursive {
 		// A scan copies what it finds without a settle time: a file being
 		// written is left to its own event. Roll-ups of pending paths
@@ -1278,15 +1280,17 @@ func (lp *livePair) recovered(rel, step string) {
 	}
 }
 
-// claim takes rel for one copy; false if another job holds it.
+// claim takes rel for one copy; false if another job holds it, and then
+// rel is queued to be copied again once that job is done.
 func (lp *livePair) claim(rel string) bool {
 	lp.mu.Lock()
-	defer lp.mu.Unlock()
-	if lp.copying[rel] {
-		return false
-	}
+	held := lp.copying[rel]
 	lp.copying[rel] = true
-	return true
+	lp.mu.Unlock()
+	if held {
+		lp.settle.AddWritten(rel) // copied again once the job that holds it is done
+	}
+	return !held
 }
 
 // release gives rel back once its copy is under its final name (or gone).

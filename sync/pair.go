@@ -54,10 +54,15 @@ type pairRun struct {
 	// set for one-shot runs and the daemon's first pass, not for the
 	// periodic rescans, which list and stat everything.
 	trustDest bool
-	paused    *atomic.Pointer[error] // set when the destination refuses writes; shared by a pair's passes
-	live      *livePair              // the daemon's pair this pass serves; nil for a one-shot run
-	roomDone  bool                   // a one-shot pass made room in its full destination: another pass copies the rest
-	recopied  int64                  // files the passes before this one copied, which it finds up to date (see again)
+	// kidRecords reads the records of a folder's subfolders in batches
+	// (kids.go): one-shot runs and the daemon's first pass, which walk
+	// whole trees.
+	kidRecords bool
+	paused     *atomic.Pointer[error] // set when the destination refuses writes; shared by a pair's passes
+	kind       runKind                // what differs between a one-shot run and the daemon (runkind.go)
+	live       *livePair              // the daemon's pair this pass serves, for its own steps (moves, room); nil for a one-shot run
+	roomDone   bool                   // a one-shot pass made room in its full destination: another pass copies the rest
+	recopied   int64                  // files the passes before this one copied, which it finds up to date (see again)
 }
 
 // extra is a destination entry whose source counterpart is gone.
@@ -80,11 +85,7 @@ func (r *pairRun) dstPath(rel string) string {
 // In the daemon the path is tried again later, with back-off.
 func (r *pairRun) fail(op, rel string, err error) {
 	r.record(op, rel, err)
-	if r.live != nil {
-		r.live.retryLater(op, rel, err)
-		return
-	}
-	r.log.Error(op+" failed", "path", rel, "err", err)
+	r.kind.failed(r, op, rel, err)
 }
 
 // pause stops the pair after the destination refused a write (full,
@@ -101,22 +102,14 @@ func (r *pairRun) pause(op, rel string, err error) {
 		} else {
 			r.logRefused("path", rel, "op", op, "err", err)
 		}
-		if r.live != nil {
-			r.live.poke()
-		}
+		r.kind.wake()
 	}
 	r.record(op, rel, err)
 }
 
 // logRefused logs, once per pause, that the pair stopped because its
 // destination refuses writes, and what to do.
-func (r *pairRun) logRefused(attrs ...any) {
-	if r.live != nil {
-		r.log.Error("destination refuses writes; pair paused until it takes writes again, free space or fix the destination", attrs...)
-	} else {
-		r.log.Error("destination refuses writes; pair stopped, free space or fix the destination and run again", attrs...)
-	}
-}
+func (r *pairRun) logRefused(attrs ...any) { r.kind.refused(r, attrs...) }
 
 // failOrPause handles a final error of a step that writes to the
 // destination: a full or read-only destination pauses the pair, anything
@@ -131,11 +124,8 @@ func (r *pairRun) failOrPause(op, rel string, err error) {
 
 // record counts a failed path and lists it (the first maxListedFailures).
 func (r *pairRun) record(op, rel string, err error) {
-	if r.live == nil || r.live.countFailure(rel) {
+	if r.kind.noteFailure(op, rel, err) {
 		r.progress.Failed.Add(1)
-	}
-	if r.live != nil {
-		r.live.stats.noteError(op, rel, err)
 	}
 	r.mu.Lock()
 	if len(r.failures) < maxListedFailures {
@@ -166,9 +156,11 @@ func (r *pairRun) planLine(action, rel string, extra ...string) {
 // once it settles, other failures are retried later through the queue
 // (never by sleeping in a worker).
 func (r *pairRun) retry(ctx context.Context, opName, rel string, op func() error) bool {
-	if r.live != nil {
-		return r.live.try(ctx, r, opName, rel, op)
-	}
+	return r.kind.retry(ctx, r, opName, rel, op)
+}
+
+// retryHere is the one-shot run's retry policy: it waits in the worker.
+func (r *pairRun) retryHere(ctx context.Context, opName, rel string, op func() error) bool {
 	changed, transient := 0, 0
 	for {
 		if r.isPaused() {

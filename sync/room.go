@@ -49,6 +49,7 @@ func (r *pairRun) roomPass(q *workpool.Queue) *pairRun {
 		started:  r.started,
 		idx:      r.idx,
 		paused:   new(atomic.Pointer[error]),
+		kind:     r.kind,
 		live:     r.live,
 	}
 }
@@ -72,8 +73,8 @@ func (r *pairRun) makeRoom(ctx context.Context, scanners int) int64 {
 	if ctx.Err() != nil {
 		return 0
 	}
-	if r.live != nil && len(r.extras) > 0 && r.brake == "" {
-		r.brake = r.live.rootBrake()
+	if len(r.extras) > 0 && r.brake == "" {
+		r.brake = r.kind.rootBrake()
 	}
 	return r.deleteExtras(ctx)
 }
@@ -163,20 +164,22 @@ func (r *pairRun) again() *pairRun {
 	p.FilesQueued.Add(p.FilesDone.Load() - p.FilesQueued.Load())
 	p.BytesQueued.Add(p.BytesDone.Load() - p.BytesQueued.Load())
 	return &pairRun{
-		pair:      r.pair,
-		excl:      r.excl,
-		queue:     r.queue,
-		log:       r.log,
-		progress:  p,
-		dryRun:    r.dryRun,
-		plan:      r.plan,
-		planMu:    r.planMu,
-		owner:     r.owner,
-		started:   r.started,
-		paused:    new(atomic.Pointer[error]),
-		stateDir:  r.stateDir,
-		trustDest: r.trustDest,
-		recopied:  p.FilesDone.Load(),
+		pair:       r.pair,
+		excl:       r.excl,
+		queue:      r.queue,
+		log:        r.log,
+		progress:   p,
+		dryRun:     r.dryRun,
+		plan:       r.plan,
+		planMu:     r.planMu,
+		owner:      r.owner,
+		started:    r.started,
+		paused:     new(atomic.Pointer[error]),
+		stateDir:   r.stateDir,
+		trustDest:  r.trustDest,
+		kidRecords: r.kidRecords,
+		kind:       r.kind,
+		recopied:   p.FilesDone.Load(),
 	}
 }
 

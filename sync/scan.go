@@ -42,15 +42,13 @@ func (r *pairRun) scanDir(ctx context.Context, it dirItem, push func(dirItem)) {
 		r.fail(stepRead, it.rel, err)
 		return
 	}
-	if r.live != nil {
-		r.live.succeeded(it.rel) // "recovered" if reading it failed before
-	}
+	r.kind.recovered(it.rel, stepRead) // "recovered" if reading it failed before
 	meta := &dirMeta{rel: it.rel, src: compactFolder(it.src), dst: compactFolder(it.dst), rec: dirRecordOf(it.rec)}
 	if !r.makeDir(ctx, it, meta) {
 		return
 	}
 	recs := r.recordsFor(ctx, it)
-	batchKids := r.idx != nil && (r.live == nil || r.trustDest) // see kidRecords
+	batchKids := r.idx != nil && r.kidRecords // see kidRecords
 	var dstEntries map[string]entry
 	if meta.dst != nil {
 		switch {
@@ -113,9 +111,8 @@ func (r *pairRun) scanDir(ctx context.Context, it dirItem, push func(dirItem)) {
 		if x, ok := recs[name]; ok {
 			rec = &x
 		}
-		if r.live != nil {
-			r.live.dropStagedFor(rel) // this scan brings rel in step itself
-		}
+		written := src.Mode().IsRegular() && r.written.Has(rel)
+		r.kind.met(rel, src, written)
 		switch {
 		case src.IsDir():
 			if batchKids {
@@ -126,10 +123,6 @@ func (r *pairRun) scanDir(ctx context.Context, it dirItem, push func(dirItem)) {
 			}
 			push(dirItem{rel: rel, src: src, dst: dst, parent: meta, rec: rec})
 		case src.Mode().IsRegular():
-			written := r.written.Has(rel)
-			if r.live != nil {
-				r.live.handOnToLinks(rel, src, written)
-			}
 			if written {
 				r.queueCopy(ctx, b, rel, src, dst, meta) // as its path job would have
 			} else {

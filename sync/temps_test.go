@@ -26,7 +26,7 @@ func TestScanSparesTempsInFlight(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	r := &pairRun{pair: config.Pair{Destination: dst}, log: slog.New(slog.NewTextHandler(io.Discard, nil)), excl: exclude.New(nil)}
+	r := &pairRun{pair: config.Pair{Destination: dst}, log: slog.New(slog.NewTextHandler(io.Discard, nil)), excl: exclude.New(nil), kind: oneShot{}}
 	left := map[string]entry{filepath.Base(flying): {name: filepath.Base(flying)}, filepath.Base(stale): {name: filepath.Base(stale)}}
 	r.noteExtras("", left, &dirMeta{})
 	if _, err := os.Lstat(flying); err != nil {
