@@ -433,7 +433,7 @@ func (r *pairRun) watch(ctx context.Context, t timings, ready func()) bool {
 	r.log.Info("watching", "source", r.pair.Source, "destination", r.dst.String(), "folders", w.Watches())
 	rescan := time.NewTicker(t.rescan)
 	defer rescan.Stop()
-	full, listDest := true, r.mustList() || !r.destHoldsRecords(ctx)
+	full, listDest := true, r.mustList() || r.intentsLeft(ctx) || !r.destHoldsRecords(ctx)
 	worked := false
 	for {
 		switch {

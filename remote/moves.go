@@ -5,6 +5,7 @@ package remote
 import (
 	"bytes"
 	"context"
+	"errors"
 	"time"
 
 	"github.com/copyd/copyd/dest"
@@ -101,9 +102,20 @@ func (r *pairRun) move(ctx context.Context, from, to string, isDir bool) bool {
 	case dest.Renamer:
 		err = d.Rename(ctx, from, to)
 	case dest.Copier:
+		// A copy and then a removal: the intent goes into the index
+		// first, so that a crash in between makes the next start list
+		// the destination and remove what the move left (intentsLeft).
+		if r.idx != nil {
+			r.idx.Unfinished(from)
+			r.idx.Flush(ctx)
+		}
+		r.movesOpen.Add(1)
+		defer r.movesOpen.Add(-1)
 		if err = r.copyTree(ctx, d, from, to, isDir); err == nil {
 			if isDir {
-				r.removeQuietly(ctx, from)
+				if !r.removeQuietly(ctx, from) {
+					r.movesLeft.Store(true)
+				}
 			} else {
 				err = ignoreNotExist(r.dst.Remove(ctx, from))
 			}
@@ -142,18 +154,41 @@ func (r *pairRun) copyTree(ctx context.Context, c dest.Copier, from, to string, 
 // removeQuietly removes the folder rel and what it holds, best effort,
 // without counting deletions: what it left is an extra the next listing
 // finds.
-func (r *pairRun) removeQuietly(ctx context.Context, rel string) {
+func (r *pairRun) removeQuietly(ctx context.Context, rel string) bool {
 	es, err := r.dst.List(ctx, rel)
 	if err != nil {
-		return
+		return errors.Is(err, dest.ErrNotExist)
 	}
+	all := true
 	for _, e := range es {
 		crel := relJoin(rel, e.Name)
 		if e.Kind == dest.Dir {
-			r.removeQuietly(ctx, crel)
-		} else {
-			_ = r.dst.Remove(ctx, crel)
+			all = r.removeQuietly(ctx, crel) && all
+		} else if err := r.dst.Remove(ctx, crel); err != nil && !errors.Is(err, dest.ErrNotExist) {
+			all = false
 		}
 	}
-	_ = r.dst.Remove(ctx, rel)
+	return ignoreNotExist(r.dst.Remove(ctx, rel)) == nil && all
+}
+
+// intentsLeft reports whether a move on the destination was cut short
+// (a crash between its copy and its removal): the pass must then list
+// the destination, which finds what the move left.
+func (r *pairRun) intentsLeft(ctx context.Context) bool {
+	if r.idx == nil {
+		return false
+	}
+	left := r.idx.UnfinishedFolders(ctx)
+	if len(left) > 0 {
+		r.log.Warn("a move on the destination was cut short; comparing both in full", "from", left[0], "moves", len(left))
+	}
+	return len(left) > 0
+}
+
+// intentsDone forgets the moves' intents once a pass completed with no
+// move in flight: everything they left is gone or listed.
+func (r *pairRun) intentsDone(ctx context.Context) {
+	if r.idx != nil && r.movesOpen.Load() == 0 && !r.movesLeft.Load() && !r.isPaused() && ctx.Err() == nil {
+		r.idx.FinishedAll()
+	}
 }

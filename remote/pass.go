@@ -89,6 +89,7 @@ func (r *pairRun) pass(ctx context.Context, scopes []scope, listDest bool, force
 	}
 	p.deleteExtras(ctx)
 	p.folderMeta(ctx)
+	r.intentsDone(ctx)
 	if r.idx != nil {
 		r.idx.Flush(ctx)
 	}

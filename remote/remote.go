@@ -108,7 +108,7 @@ func Sync(ctx context.Context, pairs []config.Pair, o Options) (copysync.Summary
 			}
 			defer r.close()
 			r.log.Info("scan started", "source", p.Source, "destination", r.dst.String())
-			r.pass(ctx, []scope{{deep: true}}, r.mustList() || !r.destHoldsRecords(ctx))
+			r.pass(ctx, []scope{{deep: true}}, r.mustList() || r.intentsLeft(ctx) || !r.destHoldsRecords(ctx))
 			r.log.Info("pair done",
 				"files", r.progress.FilesDone.Load(), "bytes", r.progress.BytesDone.Load(),
 				"up_to_date", r.progress.UpToDate.Load(), "failed", r.progress.Failed.Load(),
@@ -141,6 +141,9 @@ type pairRun struct {
 	// yet: it is left for the scan after its close.
 	writing func(rel string) bool
 	status  *pairState // the daemon's view of the pair; nil in a one-shot run
+	// movesOpen counts moves between their copy and their removal (S3).
+	movesOpen atomic.Int32
+	movesLeft atomic.Bool // a move's removal left entries behind
 
 	mu       sync.Mutex
 	failures []*copysync.FileError

@@ -462,3 +462,44 @@ func TestSyncRenamesOnTheServer(t *testing.T) {
 		}
 	})
 }
+
+// TestSyncFinishesACutMove: a move on the destination cut short between
+// its copy and its removal (a crash) left its intent in the index; the
+// next sync lists the destination and removes what the move left, where
+// a sync trusting the index would not look.
+func TestSyncFinishesACutMove(t *testing.T) {
+	forEach(t, func(t *testing.T, b backend) {
+		src, state := t.TempDir(), t.TempDir()
+		writeFile(t, filepath.Join(src, "new/f"), "f", time.Time{})
+		p := b.pair(t, src)
+		p.Delete = true
+		run(t, p, state)
+		// What a crash after the copy of old -> new leaves: old's objects,
+		// no records under old, and the intent.
+		d, err := Connect(t.Context(), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Mkdir(t.Context(), "old", dest.NoOwner(0o755, time.Time{})); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Put(t.Context(), "old/f", strings.NewReader("f"), 1, dest.NoOwner(0o644, time.Now())); err != nil {
+			t.Fatal(err)
+		}
+		d.Close()
+		r, err := open(t.Context(), p, Options{StateDir: state, Log: slog.New(slog.DiscardHandler), Progress: new(copysync.Progress)}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.idx.Unfinished("old")
+		r.close()
+		settle()
+		if sum := run(t, p, state); sum.Deleted < 1 {
+			t.Errorf("deleted %d, want old/f and old removed", sum.Deleted)
+		}
+		assertSame(t, srcTree(t, src), tree(t, p))
+		if sum := run(t, p, state); sum.Deleted != 0 || sum.Copied != 0 {
+			t.Errorf("the sync after: deleted %d, copied %d; want 0, 0 (the intent is forgotten)", sum.Deleted, sum.Copied)
+		}
+	})
+}
