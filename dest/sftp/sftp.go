@@ -440,7 +440,11 @@ func (s *SFTP) Put(ctx context.Context, rel string, r io.Reader, size int64, m d
 				_ = c.Remove(tmp)
 			}
 		}()
-		if _, err := f.ReadFrom(dest.Exact(ctx, r, size)); err != nil {
+		// Writes in flight at once: ReadFrom would write one packet at a
+		// time, waiting for each acknowledgement, since the exact reader
+		// does not tell its length.
+		inflight := int(min(size/maxPacket+1, maxInflight))
+		if _, err := f.ReadFromWithConcurrency(dest.Exact(ctx, r, size), inflight); err != nil {
 			if errors.Is(err, dest.ErrShortSource) {
 				return fmt.Errorf("put %s: %w", rel, dest.ErrShortSource)
 			}
@@ -465,6 +469,13 @@ func (s *SFTP) Put(ctx context.Context, rel string, r io.Reader, size int64, m d
 		return s.rename(c, tmp, p)
 	})
 }
+
+// maxPacket is pkg/sftp's write size; maxInflight bounds the writes of
+// one upload in flight at once (64 × 32 KiB: 2 MiB on the wire).
+const (
+	maxPacket   = 32 << 10
+	maxInflight = 64
+)
 
 // rename renames from over to: posix-rename where offered, else a plain
 // rename after removing a file at to (see the package doc).
