@@ -38,7 +38,8 @@ type pass struct {
 	walking   sync.WaitGroup
 
 	mu     sync.Mutex
-	hold   string // why deletions are held this pass; "" when they are not
+	hold   string   // why deletions are held this pass; "" when they are not
+	held   []string // folders below which nothing is deleted this pass (mountGone)
 	extras []extra
 	dirs   []folder
 }
@@ -137,6 +138,57 @@ func (p *pass) holdDeletes(why string) {
 	p.mu.Unlock()
 }
 
+// holdBelow keeps this pass's deletions out of the folder rel.
+func (p *pass) holdBelow(rel string) {
+	p.mu.Lock()
+	p.held = append(p.held, rel)
+	p.mu.Unlock()
+}
+
+// isHeld reports whether rel is in a folder holdBelow named.
+func (p *pass) isHeld(rel string) bool {
+	for _, h := range p.held {
+		if strings.HasPrefix(rel, h+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// holdsAny reports whether the source folder rel has an entry that counts:
+// not a temp file, not excluded.
+func holdsAny(r *pairRun, rel string, entries []srcEntry) bool {
+	for i := range entries {
+		e := &entries[i]
+		if !tempname.Is(e.name) && !r.excl.Excluded(relJoin(rel, e.name), e.isDir()) {
+			return true
+		}
+	}
+	return false
+}
+
+// mountGone reports whether the source folder rel, empty now, was the
+// mount point of another disk when it was recorded: it is on its
+// parent's device now, and was not. Its backup must not go because the
+// disk is unmounted (the local engine's rule, sync/memory.go).
+func (r *pairRun) mountGone(ctx context.Context, rel string) bool {
+	if r.idx == nil {
+		return false
+	}
+	rec, ok := r.idx.Get(ctx, rel)
+	if !ok || rec.Kind != index.Dir {
+		return false
+	}
+	cur, err1 := lstatSource(r.srcPath(rel))
+	parent, err2 := lstatSource(r.srcPath(parentOf(rel)))
+	if err1 != nil || err2 != nil || uint64(cur.Dev) == rec.Src.Dev || cur.Dev != parent.Dev {
+		return false
+	}
+	r.log.Error("deleting nothing in this folder: it was a mount point of another disk and is now empty; is the disk mounted? copyd deletes again once its files are back (to confirm the disk is gone for good, remove the folder from the source)",
+		"path", rel)
+	return true
+}
+
 // scan brings one source folder in step: it queues uploads for what
 // differs, makes subfolders (and scans them), and notes extras.
 func (p *pass) scan(ctx context.Context, rel string, deep bool) {
@@ -167,8 +219,13 @@ func (p *pass) scan(ctx context.Context, rel string, deep bool) {
 			listed[e.Name] = e
 		}
 	}
-	if rel == "" && len(entries) == 0 && (len(recs) > 0 || len(listed) > 0) {
-		p.holdDeletes("the source folder is empty but its destination is not")
+	if (len(recs) > 0 || len(listed) > 0) && !holdsAny(r, rel, entries) {
+		switch {
+		case rel == "":
+			p.holdDeletes("the source folder is empty (or holds only excluded entries) but its destination is not")
+		case r.mountGone(ctx, rel):
+			p.holdBelow(rel)
+		}
 	}
 	seen := make(map[string]bool, len(entries))
 	var present, claimed map[string]bool // for renames (moves.go)
@@ -260,10 +317,14 @@ func (p *pass) scan(ctx context.Context, rel string, deep bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for name, rec := range recs {
-		if !seen[name] {
-			p.extras = append(p.extras, extra{rel: relJoin(rel, name), isDir: rec.Kind == index.Dir})
-			seen[name] = true
+		if seen[name] {
+			continue
 		}
+		seen[name] = true
+		if r.excl.Excluded(relJoin(rel, name), rec.Kind == index.Dir) {
+			continue // neither copied nor deleted, even once gone from the source
+		}
+		p.extras = append(p.extras, extra{rel: relJoin(rel, name), isDir: rec.Kind == index.Dir})
 	}
 	for name, de := range listed {
 		if seen[name] {
@@ -300,10 +361,13 @@ func (r *pairRun) destHoldsRecords(ctx context.Context) bool {
 	if r.idx == nil {
 		return true
 	}
-	folders, checked := []string{""}, 0
-	for len(folders) > 0 && checked < sampleRecords && len(folders) < 64 {
-		rel := folders[0]
-		folders = folders[1:]
+	// Depth first, so that a tree of folders (Photos/2024/05/...) reaches
+	// its files before the folder budget runs out.
+	folders, checked, visited := []string{""}, 0, 0
+	for len(folders) > 0 && checked < sampleRecords && visited < 256 {
+		rel := folders[len(folders)-1]
+		folders = folders[:len(folders)-1]
+		visited++
 		for name, rec := range r.idx.Dir(ctx, rel) {
 			crel := relJoin(rel, name)
 			switch rec.Kind {
@@ -497,6 +561,9 @@ func (p *pass) deleteExtras(ctx context.Context) {
 	for _, x := range p.extras {
 		if ctx.Err() != nil || r.isPaused() {
 			return
+		}
+		if p.isHeld(x.rel) {
+			continue
 		}
 		if x.isDir {
 			r.removeTree(ctx, x.rel)

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -500,6 +501,76 @@ func TestSyncFinishesACutMove(t *testing.T) {
 		assertSame(t, srcTree(t, src), tree(t, p))
 		if sum := run(t, p, state); sum.Deleted != 0 || sum.Copied != 0 {
 			t.Errorf("the sync after: deleted %d, copied %d; want 0, 0 (the intent is forgotten)", sum.Deleted, sum.Copied)
+		}
+	})
+}
+
+// TestSyncKeepsExcludedAndUnmounted: deletions never reach an excluded
+// path (even one the index recorded before it was excluded), nor the
+// backup of a disk unmounted from a folder inside the source, nor
+// anything while the source root holds only excluded entries.
+func TestSyncKeepsExcludedAndUnmounted(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs inside the source needs root (CI runs as root)")
+	}
+	forEach(t, func(t *testing.T, b backend) {
+		src, state := t.TempDir(), t.TempDir()
+		writeFile(t, filepath.Join(src, "top.txt"), "top", time.Time{})
+		writeFile(t, filepath.Join(src, "a.log"), "log", time.Time{})
+		disk := filepath.Join(src, "disk")
+		if err := os.Mkdir(disk, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", disk).CombinedOutput(); err != nil {
+			t.Fatalf("mount: %v %s", err, out)
+		}
+		mounted := true
+		t.Cleanup(func() {
+			if mounted {
+				exec.Command("umount", disk).Run()
+			}
+		})
+		writeFile(t, filepath.Join(disk, "d1"), "one", time.Time{})
+		writeFile(t, filepath.Join(disk, "sub/d2"), "two", time.Time{})
+		p := b.pair(t, src)
+		p.Delete = true
+		run(t, p, state)
+		want := tree(t, p)
+
+		// The disk unmounted: its backup stays.
+		if out, err := exec.Command("umount", disk).CombinedOutput(); err != nil {
+			t.Fatalf("umount: %v %s", err, out)
+		}
+		mounted = false
+		settle()
+		if sum := run(t, p, state); sum.Deleted != 0 {
+			t.Errorf("after the unmount: deleted %d, want 0", sum.Deleted)
+		}
+		assertSame(t, want, tree(t, p))
+
+		// a.log excluded, then gone from the source: it stays.
+		p.Exclude = []string{"*.log"}
+		if err := os.Remove(filepath.Join(src, "a.log")); err != nil {
+			t.Fatal(err)
+		}
+		run(t, p, state)
+		if got := tree(t, p); got["a.log"] != "file log" {
+			t.Errorf("excluded a.log: destination has %q, want it kept", got["a.log"])
+		}
+
+		// Only an excluded file left in the root: nothing is deleted.
+		p.Exclude = []string{"*.log", "*.swp", "disk/"}
+		for _, f := range []string{"top.txt"} {
+			if err := os.Remove(filepath.Join(src, f)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		writeFile(t, filepath.Join(src, ".x.swp"), "swap", time.Time{})
+		if sum := run(t, p, state); sum.Deleted != 0 {
+			t.Errorf("root with only excluded entries: deleted %d, want 0", sum.Deleted)
+		}
+		if got := tree(t, p); got["top.txt"] != "file top" {
+			t.Errorf("top.txt deleted while the root held only excluded entries")
 		}
 	})
 }
