@@ -38,8 +38,9 @@ type pass struct {
 	walking   sync.WaitGroup
 
 	mu     sync.Mutex
-	hold   string   // why deletions are held this pass; "" when they are not
-	held   []string // folders below which nothing is deleted this pass (mountGone)
+	hold   string          // why deletions are held this pass; "" when they are not
+	held   []string        // folders below which nothing is deleted this pass (mountGone)
+	safe   map[string]bool // destination folders seen to be folders, not symlinks (folderSafe)
 	extras []extra
 	dirs   []folder
 }
@@ -138,6 +139,51 @@ func (p *pass) holdDeletes(why string) {
 	p.mu.Unlock()
 }
 
+// folderSafe checks, once per pass, that the destination folder rel and
+// those above it are folders and not symlinks, before the pass writes or
+// deletes in it: an SFTP server resolves every path it is given, so a
+// folder swapped for a link on the server would have copyd write, and
+// delete, where the link points. A link (or file) standing where a folder
+// belongs is removed — the link itself — and the folder made again, its
+// records forgotten (replaced is then true: the caller scans it again).
+// Backends without symlinks (S3) need no check.
+func (p *pass) folderSafe(ctx context.Context, rel string) (ok, replaced bool) {
+	r := p.r
+	if rel == "" || !r.feat.Symlinks || !r.feat.Folders {
+		return true, false
+	}
+	p.mu.Lock()
+	known := p.safe[rel]
+	p.mu.Unlock()
+	if known {
+		return true, false
+	}
+	if ok, replaced := p.folderSafe(ctx, parentOf(rel)); !ok || replaced {
+		return ok, replaced
+	}
+	e, err := r.dst.Stat(ctx, rel)
+	switch {
+	case errors.Is(err, dest.ErrNotExist) || err == nil && e.Kind == dest.Dir:
+	case err != nil:
+		r.do(ctx, "check destination folder", rel, func() error { return err })
+		return false, false
+	default:
+		r.log.Warn("the destination has a "+e.Kind.String()+" where this folder belongs; replacing it (copyd never writes through a link)", "path", rel)
+		if !r.do(ctx, "replace with a folder", rel, func() error { return ignoreNotExist(r.dst.Remove(ctx, rel)) }) {
+			return false, false
+		}
+		r.forget(rel)
+		replaced = true
+	}
+	p.mu.Lock()
+	if p.safe == nil {
+		p.safe = map[string]bool{}
+	}
+	p.safe[rel] = true
+	p.mu.Unlock()
+	return true, replaced
+}
+
 // holdBelow keeps this pass's deletions out of the folder rel.
 func (p *pass) holdBelow(rel string) {
 	p.mu.Lock()
@@ -227,6 +273,19 @@ func (p *pass) scan(ctx context.Context, rel string, deep bool) {
 			p.holdBelow(rel)
 		}
 	}
+	// Before the first write in this folder: is it a folder on the server?
+	checked, safe := false, true
+	writable := func() bool {
+		if !checked && !p.listDest { // a listing showed the kinds already (ensureFolder)
+			checked = true
+			var replaced bool
+			if safe, replaced = p.folderSafe(ctx, rel); replaced {
+				safe = false
+				p.walk(ctx, rel, true) // again, with its records forgotten
+			}
+		}
+		return safe
+	}
 	seen := make(map[string]bool, len(entries))
 	var present, claimed map[string]bool // for renames (moves.go)
 	if len(recs) > 0 && r.movable() {
@@ -258,7 +317,7 @@ func (p *pass) scan(ctx context.Context, rel string, deep bool) {
 		}
 		de, inDst := listed[e.name]
 		moved := false
-		if rec == nil && present != nil && (e.isDir() || e.isFile()) && (r.writing == nil || !r.writing(crel)) {
+		if rec == nil && present != nil && (e.isDir() || e.isFile()) && (r.writing == nil || !r.writing(crel)) && writable() {
 			if from, old, ok := renamedFrom(e, recs, present, claimed); ok {
 				claimed[from] = true
 				fromRel := relJoin(rel, from)
@@ -275,7 +334,7 @@ func (p *pass) scan(ctx context.Context, rel string, deep bool) {
 		case e.isFile() && moved:
 			r.progress.UpToDate.Add(1)
 		case e.isDir():
-			if !p.ensureFolder(ctx, crel, e, rec, de, inDst) {
+			if !p.ensureFolder(ctx, crel, e, rec, de, inDst, writable) {
 				continue
 			}
 			if deep || moved || p.forceDeep[crel] || rec == nil || rec.Kind != index.Dir || rec.Src.Ino != e.st.Ino || rec.Src.Dev != uint64(e.st.Dev) {
@@ -283,7 +342,7 @@ func (p *pass) scan(ctx context.Context, rel string, deep bool) {
 			}
 		case e.isFile():
 			if (rec != nil && rec.Kind == index.Dir) || (inDst && de.Kind == dest.Dir) {
-				if !p.replaceFolder(ctx, crel) {
+				if !writable() || !p.replaceFolder(ctx, crel) {
 					continue
 				}
 				rec = nil
@@ -297,11 +356,17 @@ func (p *pass) scan(ctx context.Context, rel string, deep bool) {
 				r.progress.UpToDate.Add(1)
 				continue
 			}
+			if !writable() {
+				continue
+			}
 			r.progress.FilesQueued.Add(1)
 			r.progress.BytesQueued.Add(e.st.Size)
 			st := e.st
 			p.queue(ctx, func() { r.do(ctx, "copy", crel, func() error { return r.putFile(ctx, crel, &st) }) })
 		case e.isSymlink():
+			if !writable() {
+				continue
+			}
 			if (rec != nil && rec.Kind == index.Dir) || (inDst && de.Kind == dest.Dir) {
 				if !p.replaceFolder(ctx, crel) {
 					continue
@@ -474,7 +539,7 @@ func (p *pass) fileUpToDate(ctx context.Context, rel string, e *srcEntry, rec *i
 // ensureFolder makes the destination folder rel unless the record or the
 // listing shows it there; a file or symlink standing in its place goes
 // first (the source has a folder under that name now).
-func (p *pass) ensureFolder(ctx context.Context, rel string, e *srcEntry, rec *index.Record, de dest.Entry, inDst bool) bool {
+func (p *pass) ensureFolder(ctx context.Context, rel string, e *srcEntry, rec *index.Record, de dest.Entry, inDst bool, writable func() bool) bool {
 	r := p.r
 	p.mu.Lock()
 	p.dirs = append(p.dirs, folder{rel: rel, src: identity(&e.st, ""), rec: rec})
@@ -484,6 +549,8 @@ func (p *pass) ensureFolder(ctx context.Context, rel string, e *srcEntry, rec *i
 		return true
 	case !p.listDest && rec != nil && rec.Kind == index.Dir:
 		return true
+	case !writable():
+		return false
 	case inDst || rec != nil:
 		ok := r.do(ctx, "replace with a folder", rel, func() error {
 			if err := r.dst.Remove(ctx, rel); err != nil && !errors.Is(err, dest.ErrNotExist) {
@@ -565,6 +632,9 @@ func (p *pass) deleteExtras(ctx context.Context) {
 		if p.isHeld(x.rel) {
 			continue
 		}
+		if ok, replaced := p.folderSafe(ctx, parentOf(x.rel)); !ok || replaced {
+			continue // nothing of the source's is there to delete
+		}
 		if x.isDir {
 			r.removeTree(ctx, x.rel)
 		} else if r.do(ctx, "delete", x.rel, func() error { return ignoreNotExist(r.dst.Remove(ctx, x.rel)) }) {
@@ -577,6 +647,21 @@ func (p *pass) deleteExtras(ctx context.Context) {
 // removeTree removes the destination folder rel and what it holds, except
 // excluded entries (kept with the folders above them).
 func (r *pairRun) removeTree(ctx context.Context, rel string) bool {
+	if r.feat.Symlinks && rel != "" {
+		// A listing would follow a link standing where the folder was:
+		// remove the link itself, never what it leads to.
+		e, err := r.dst.Stat(ctx, rel)
+		if errors.Is(err, dest.ErrNotExist) {
+			return true
+		}
+		if err == nil && e.Kind != dest.Dir {
+			if r.do(ctx, "delete", rel, func() error { return ignoreNotExist(r.dst.Remove(ctx, rel)) }) {
+				r.progress.Deleted.Add(1)
+				return true
+			}
+			return false
+		}
+	}
 	var es []dest.Entry
 	if !r.do(ctx, "list destination folder", rel, func() error {
 		var err error
@@ -624,6 +709,9 @@ func (p *pass) folderMeta(ctx context.Context) {
 		}
 		if d.rec != nil && d.rec.Kind == index.Dir && d.rec.Src == d.src && !p.listDest {
 			continue
+		}
+		if ok, replaced := p.folderSafe(ctx, d.rel); !ok || replaced {
+			continue // SFTP's setstat would follow a link
 		}
 		if r.feat.Folders {
 			m := dest.NoOwner(permOf(d.src.Mode), time.Unix(0, d.src.MtimeNs))

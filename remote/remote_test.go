@@ -574,3 +574,47 @@ func TestSyncKeepsExcludedAndUnmounted(t *testing.T) {
 		}
 	})
 }
+
+// TestSyncNeverWritesThroughADestinationLink: a folder of the backup
+// swapped for a symlink on the server (to a folder outside it) is
+// replaced by a folder again; nothing is written or deleted where the
+// link points. (S3 has no symlinks on the server.)
+func TestSyncNeverWritesThroughADestinationLink(t *testing.T) {
+	forEach(t, func(t *testing.T, b backend) {
+		if b.name == "s3" {
+			return // keys, not paths: nothing on the server resolves a link
+		}
+		src, state := t.TempDir(), t.TempDir()
+		for i := range 10 {
+			writeFile(t, filepath.Join(src, fmt.Sprintf("r%d", i)), "r", time.Time{})
+		}
+		writeFile(t, filepath.Join(src, "sub/f"), "f1", time.Time{})
+		writeFile(t, filepath.Join(src, "sub/g"), "g", time.Time{})
+		p := b.pair(t, src)
+		p.Delete = true
+		run(t, p, state)
+		loc, err := dest.Parse(p.Destination)
+		if err != nil {
+			t.Fatal(err)
+		}
+		server := loc.Path // the server runs here: its folder is a local one
+		outside := t.TempDir()
+		writeFile(t, filepath.Join(outside, "precious"), "keep me", time.Time{})
+		if err := os.RemoveAll(filepath.Join(server, "sub")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(outside, filepath.Join(server, "sub")); err != nil {
+			t.Fatal(err)
+		}
+		settle()
+		writeFile(t, filepath.Join(src, "sub/f"), "f2", time.Time{})
+		writeFile(t, filepath.Join(src, "sub/new"), "new", time.Time{})
+		run(t, p, state)
+		if err := os.RemoveAll(filepath.Join(src, "sub")); err != nil {
+			t.Fatal(err)
+		}
+		run(t, p, state)
+		assertSame(t, map[string]string{"precious": "file keep me"}, srcTree(t, outside))
+		assertSame(t, srcTree(t, src), tree(t, p))
+	})
+}
