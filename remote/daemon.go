@@ -231,6 +231,10 @@ func (d *Daemon) Run(ctx context.Context, cfg *config.Config) error {
 	}
 }
 
+// rootCheckEvery is how often a watching pair checks that its source
+// folder is still the one it watches.
+const rootCheckEvery = 2 * time.Second
+
 // Back-off of a paused pair.
 const (
 	firstBackoff = time.Second
@@ -283,12 +287,13 @@ func (d *Daemon) serve(ctx context.Context, p config.Pair, t timings, ps *pairSt
 		ps.idx = nil
 		ps.mu.Unlock()
 		r.close()
-		if ctx.Err() == nil {
-			ps.state.Store(int32(copysync.StatePaused))
-		}
 		if ctx.Err() != nil {
 			return
 		}
+		if r.restart {
+			continue // the source folder changed under the watches: watch it anew
+		}
+		ps.state.Store(int32(copysync.StatePaused))
 		if worked {
 			backoff = firstBackoff
 		}
@@ -418,6 +423,16 @@ func minTime(a, b time.Time) time.Time {
 // watch watches the pair's source and serves its events until ctx ends
 // or the pair pauses; it reports whether any pass completed.
 func (r *pairRun) watch(ctx context.Context, t timings, ready func()) bool {
+	root, err := lstatSource(r.pair.Source)
+	if err != nil {
+		return false
+	}
+	// rootChanged: the source folder was removed, or made again (another
+	// inode): its watches are gone, so the pair starts over.
+	rootChanged := func() bool {
+		now, err := lstatSource(r.pair.Source)
+		return err != nil || now.Ino != root.Ino || now.Dev != root.Dev
+	}
 	ev := &events{scopes: map[string]bool{}, deep: map[string]bool{}, poke: make(chan struct{}, 1), writing: map[string]time.Time{}}
 	r.writing = func(rel string) bool { return ev.heldForWriter(rel, t.maxDelay) }
 	defer func() { r.writing = nil }()
@@ -433,6 +448,8 @@ func (r *pairRun) watch(ctx context.Context, t timings, ready func()) bool {
 	r.log.Info("watching", "source", r.pair.Source, "destination", r.dst.String(), "folders", w.Watches())
 	rescan := time.NewTicker(t.rescan)
 	defer rescan.Stop()
+	rootTick := time.NewTicker(rootCheckEvery)
+	defer rootTick.Stop()
 	full, listDest := true, r.mustList() || r.intentsLeft(ctx) || !r.destHoldsRecords(ctx)
 	worked := false
 	for {
@@ -457,6 +474,11 @@ func (r *pairRun) watch(ctx context.Context, t timings, ready func()) bool {
 		r.status.state.Store(int32(copysync.StateWatching))
 		if ctx.Err() != nil || r.isPaused() {
 			return worked
+		}
+		if rootChanged() {
+			r.log.Warn("the source folder was removed or made again; watching it anew", "source", r.pair.Source)
+			r.restart = true
+			return true
 		}
 		worked = true
 		for rel := range r.takeAgain() {
@@ -486,6 +508,12 @@ func (r *pairRun) watch(ctx context.Context, t timings, ready func()) bool {
 				return worked
 			case <-rescan.C:
 				full, listDest = true, true
+			case <-rootTick.C:
+				if rootChanged() {
+					r.log.Warn("the source folder was removed or made again; watching it anew", "source", r.pair.Source)
+					r.restart = true
+					return true
+				}
 			case <-ev.poke:
 			case <-timer:
 			}

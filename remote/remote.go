@@ -144,6 +144,7 @@ type pairRun struct {
 	// movesOpen counts moves between their copy and their removal (S3).
 	movesOpen atomic.Int32
 	movesLeft atomic.Bool // a move's removal left entries behind
+	restart   bool        // the daemon's watch ended because the source folder changed, not a pause
 
 	mu       sync.Mutex
 	failures []*copysync.FileError

@@ -320,3 +320,31 @@ func TestRemoteRunWaitsForTheWriter(t *testing.T) {
 		})
 	}
 }
+
+// TestRemoteRunSourceMadeAgain: the source folder removed and made again
+// under copyd run is watched anew: a file written in the new folder
+// arrives, and the old file's deletion too.
+func TestRemoteRunSourceMadeAgain(t *testing.T) {
+	srv := remoteServers(t)[1](t) // SFTP; the engine is the same for S3
+	base := t.TempDir()
+	src := filepath.Join(base, "src")
+	writeTree(t, src, map[string]string{"a0": "zero"})
+	cfg := filepath.Join(base, "copyd.yaml")
+	yaml := fmt.Sprintf("state_dir: %s\nsettle: 50ms\npairs:\n  - name: again\n    source: %s\n    delete: true\n%s",
+		filepath.Join(base, "state"), src, srv.yaml)
+	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := srv.pair
+	p.Source = src
+	d := startRun(t, nil, "-c", cfg, "--log-format", "json")
+	d.waitWatching("again")
+	waitRemote(t, p, 10*time.Second, map[string]string{"a0": "zero"})
+	if err := os.RemoveAll(src); err != nil {
+		t.Fatal(err)
+	}
+	writeTree(t, src, map[string]string{"after": "hello", "sd/y": "y"})
+	waitRemote(t, p, 20*time.Second, map[string]string{"after": "hello", "sd/y": "y"})
+	write(t, filepath.Join(src, "later"), "later")
+	waitRemote(t, p, 10*time.Second, map[string]string{"after": "hello", "sd/y": "y", "later": "later"})
+}
