@@ -121,3 +121,11 @@ type Renamer interface {
 type Copier interface {
 	Copy(ctx context.Context, from, to string) error
 }
+
+// Aborter is a destination that keeps the parts of an upload cut short
+// (S3's multipart uploads) and can drop those of one name. Not every
+// store lists them by prefix (MinIO lists them only by exact key), so the
+// engine names the keys whose uploads it started and did not finish.
+type Aborter interface {
+	AbortIncomplete(ctx context.Context, rel string) error
+}

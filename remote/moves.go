@@ -105,16 +105,12 @@ func (r *pairRun) move(ctx context.Context, from, to string, isDir bool) bool {
 		// A copy and then a removal: the intent goes into the index
 		// first, so that a crash in between makes the next start list
 		// the destination and remove what the move left (intentsLeft).
-		if r.idx != nil {
-			r.idx.Unfinished(from)
-			r.idx.Flush(ctx)
-		}
-		r.movesOpen.Add(1)
-		defer r.movesOpen.Add(-1)
+		r.intendWork(ctx, from)
+		defer r.intentsOpen.Add(-1)
 		if err = r.copyTree(ctx, d, from, to, isDir); err == nil {
 			if isDir {
 				if !r.removeQuietly(ctx, from) {
-					r.movesLeft.Store(true)
+					r.intentsKept.Store(true)
 				}
 			} else {
 				err = ignoreNotExist(r.dst.Remove(ctx, from))
@@ -171,24 +167,50 @@ func (r *pairRun) removeQuietly(ctx context.Context, rel string) bool {
 	return ignoreNotExist(r.dst.Remove(ctx, rel)) == nil && all
 }
 
-// intentsLeft reports whether a move on the destination was cut short
-// (a crash between its copy and its removal): the pass must then list
-// the destination, which finds what the move left.
+// Intents. Work on the destination that leaves something behind when it
+// is cut short (a crash, a lost connection) notes its path in the index
+// first (its pending table): a move on S3 (copies, then removals), a big
+// upload (S3 parts, an SFTP temp file), an upload whose connection
+// dropped. A start that finds intents aborts the incomplete uploads of
+// those paths (Aborter) and lists the destination in full, which removes
+// the rest; intents are forgotten after a pass with none open and none
+// failed.
+
+// intendWork notes the intent of work on rel, committed before it
+// returns: the work may start at once, and a crash may follow.
+func (r *pairRun) intendWork(ctx context.Context, rel string) {
+	r.intentsOpen.Add(1)
+	if r.idx != nil {
+		r.idx.Unfinished(rel)
+		r.idx.Flush(ctx)
+	}
+}
+
+// intentsLeft reports whether work on the destination was cut short, and
+// aborts the incomplete uploads it left.
 func (r *pairRun) intentsLeft(ctx context.Context) bool {
 	if r.idx == nil {
 		return false
 	}
 	left := r.idx.UnfinishedFolders(ctx)
-	if len(left) > 0 {
-		r.log.Warn("a move on the destination was cut short; comparing both in full", "from", left[0], "moves", len(left))
+	if len(left) == 0 {
+		return false
 	}
-	return len(left) > 0
+	r.log.Warn("work on the destination was cut short (a crash or a lost connection); comparing both in full", "path", left[0], "paths", len(left))
+	if a, ok := r.dst.(dest.Aborter); ok {
+		for _, rel := range left {
+			if err := a.AbortIncomplete(ctx, rel); err != nil && !errors.Is(err, dest.ErrNotExist) {
+				r.log.Debug("incomplete upload not aborted", "path", rel, "err", err)
+			}
+		}
+	}
+	return true
 }
 
-// intentsDone forgets the moves' intents once a pass completed with no
-// move in flight: everything they left is gone or listed.
+// intentsDone forgets the intents once a pass completed with none open
+// and none that failed.
 func (r *pairRun) intentsDone(ctx context.Context) {
-	if r.idx != nil && r.movesOpen.Load() == 0 && !r.movesLeft.Load() && !r.isPaused() && ctx.Err() == nil {
+	if r.idx != nil && r.intentsOpen.Load() == 0 && !r.intentsKept.Load() && !r.isPaused() && ctx.Err() == nil {
 		r.idx.FinishedAll()
 	}
 }

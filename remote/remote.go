@@ -141,10 +141,11 @@ type pairRun struct {
 	// yet: it is left for the scan after its close.
 	writing func(rel string) bool
 	status  *pairState // the daemon's view of the pair; nil in a one-shot run
-	// movesOpen counts moves between their copy and their removal (S3).
-	movesOpen atomic.Int32
-	movesLeft atomic.Bool // a move's removal left entries behind
-	restart   bool        // the daemon's watch ended because the source folder changed, not a pause
+	// intentsOpen counts work whose intent is noted (moves.go);
+	// intentsKept says some ended leaving something behind.
+	intentsOpen atomic.Int32
+	intentsKept atomic.Bool
+	restart     bool // the daemon's watch ended because the source folder changed, not a pause
 
 	mu       sync.Mutex
 	failures []*copysync.FileError

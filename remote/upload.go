@@ -74,11 +74,24 @@ func (r *pairRun) putFile(ctx context.Context, rel string, listed *unix.Stat_t) 
 		m.Hash = hex.EncodeToString(sum)
 		err = r.dst.Put(ctx, rel, bytes.NewReader(buf), st.Size, m)
 		if err != nil {
+			if dest.IsTransient(err) && r.idx != nil {
+				// The connection dropped mid-upload: a temp file may be
+				// left on the server, which the next listing removes.
+				r.idx.Unfinished(rel)
+				r.intentsKept.Store(true)
+			}
 			return err
 		}
 	} else {
+		// A big upload leaves parts (S3) or a temp file (SFTP) if cut
+		// short: its intent goes into the index first (moves.go).
+		r.intendWork(ctx, rel)
+		defer r.intentsOpen.Add(-1)
 		cr := &checkedReader{f: f, st: st, left: st.Size, h: blake3.New()}
 		err := r.dst.Put(ctx, rel, cr, st.Size, m)
+		if err != nil && cr.err == nil {
+			r.intentsKept.Store(true) // the next pass lists, and aborts what is left
+		}
 		if cr.err != nil {
 			return cr.err // the upload failed because the source did
 		}

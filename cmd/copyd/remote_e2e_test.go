@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -42,6 +43,7 @@ func remoteServers(t *testing.T) []func(t *testing.T) remoteServer {
 			if err := cl.MakeBucket(t.Context(), "backup", minio.MakeBucketOptions{}); err != nil {
 				t.Fatal(err)
 			}
+			lastMinIO = cl
 			t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
 			t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
 			p := config.Pair{Destination: "s3://backup/home", S3: config.S3{Endpoint: "http://" + srv.Endpoint, PathStyle: true}}
@@ -65,6 +67,17 @@ func remoteServers(t *testing.T) []func(t *testing.T) remoteServer {
 			}
 		},
 	}
+}
+
+// lastMinIO is a client of the MinIO remoteServers started last.
+var lastMinIO *minio.Client
+
+func minioClient(t *testing.T) *minio.Client {
+	t.Helper()
+	if lastMinIO == nil {
+		t.Fatal("no MinIO started")
+	}
+	return lastMinIO
 }
 
 // remoteTree reads a remote destination back: path → content ("->
@@ -347,4 +360,83 @@ func TestRemoteRunSourceMadeAgain(t *testing.T) {
 	waitRemote(t, p, 20*time.Second, map[string]string{"after": "hello", "sd/y": "y"})
 	write(t, filepath.Join(src, "later"), "later")
 	waitRemote(t, p, 10*time.Second, map[string]string{"after": "hello", "sd/y": "y", "later": "later"})
+}
+
+// TestRemoteKilledMidUploadLeavesNothing: copyd killed (kill -9) while it
+// uploads a big file leaves a temp file on SFTP or multipart parts on S3;
+// the next copyd sync removes them (MinIO lists incomplete uploads only by
+// exact key, so copyd keeps the key as an intent in its index).
+func TestRemoteKilledMidUploadLeavesNothing(t *testing.T) {
+	for i, mk := range remoteServers(t) {
+		srv := mk(t)
+		t.Run(srv.name, func(t *testing.T) {
+			base := t.TempDir()
+			src := filepath.Join(base, "src")
+			writeTree(t, src, map[string]string{"small": "s"})
+			big := make([]byte, 200<<20)
+			for i := range big {
+				big[i] = byte(i * 7)
+			}
+			if err := os.WriteFile(filepath.Join(src, "big"), big, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cfg := filepath.Join(base, "copyd.yaml")
+			yaml := fmt.Sprintf("state_dir: %s\npairs:\n  - name: k\n    source: %s\n%s", filepath.Join(base, "state"), src, srv.yaml)
+			if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			p := srv.pair
+			p.Source = src
+			// leftovers reports what an interrupted upload of big left.
+			var leftovers func() int
+			if i == 0 {
+				cl := minioClient(t)
+				leftovers = func() int {
+					n := 0
+					for up := range cl.ListIncompleteUploads(t.Context(), "backup", "home/big", false) {
+						if up.Err == nil {
+							n++
+						}
+					}
+					return n
+				}
+			} else {
+				loc, _ := dest.Parse(p.Destination)
+				leftovers = func() int {
+					m, _ := filepath.Glob(filepath.Join(loc.Path, ".big.copyd-*"))
+					return len(m)
+				}
+			}
+			cmd := exec.Command(copydBin, "sync", "-c", cfg)
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, 30*time.Second, func() error {
+				if leftovers() == 0 {
+					return fmt.Errorf("the upload of big has not started")
+				}
+				return nil
+			})
+			cmd.Process.Kill()
+			cmd.Wait()
+			if n := leftovers(); n == 0 {
+				t.Fatalf("the kill left nothing to clean (the upload ended first?)")
+			}
+			r := copyd(t, "sync", "-c", cfg, "--log-level", "debug")
+			if r.code != 0 {
+				t.Fatalf("copyd sync after the kill: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+			}
+			t.Logf("the sync after the kill:\n%s", r.stderr)
+			if n := leftovers(); n != 0 {
+				t.Errorf("after the next sync: %d leftovers of the cut upload", n)
+			}
+			got, err := remoteTree(t, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got["big"]) != len(big) || got["big"] != string(big) || got["small"] != "s" {
+				t.Errorf("destination after the next sync: big %d bytes (want %d, equal), small %q", len(got["big"]), len(big), got["small"])
+			}
+		})
+	}
 }

@@ -47,6 +47,7 @@ type S3 struct {
 var _ interface {
 	dest.Destination
 	dest.Copier
+	dest.Aborter
 } = (*S3)(nil)
 
 // multipartAbove is the size past which a file is uploaded in parts.
@@ -425,6 +426,15 @@ func (s *S3) Remove(ctx context.Context, rel string) error {
 		key += "/"
 	}
 	return mapErr(s.c.RemoveObject(ctx, s.cfg.Bucket, key, minio.RemoveObjectOptions{}))
+}
+
+// AbortIncomplete removes the parts of the incomplete uploads of rel.
+func (s *S3) AbortIncomplete(ctx context.Context, rel string) error {
+	k, err := s.key(rel)
+	if err != nil {
+		return err
+	}
+	return mapErr(s.c.RemoveIncompleteUpload(ctx, s.cfg.Bucket, k))
 }
 
 // Copy copies the object from to to on the server, with its metadata.
