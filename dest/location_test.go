@@ -32,9 +32,12 @@ func TestParse(t *testing.T) {
 		{in: "ftp://host/x", wantErr: `unknown destination scheme "ftp"`},
 		{in: "s3:///x", wantErr: "names no bucket"},
 		{in: "s3://My_Bucket/x", wantErr: "not a valid S3 bucket name"},
+		{in: "s3://minio:9000/bucket/x", wantErr: "endpoint: host:port"},
 		{in: "s3://bucket/../x", wantErr: "clean path"},
 		{in: "s3://bucket/a//b", wantErr: "clean path"},
 		{in: "sftp://ann:secret@nas/backup", wantErr: "never a password"},
+		{in: "sftp://nas/backup/a:b@c", want: Location{Scheme: SchemeSFTP, Host: "nas", Path: "/backup/a:b@c"}},
+		{in: "s3://bucket/me@home:x", want: Location{Scheme: SchemeS3, Bucket: "bucket", Prefix: "me@home:x"}},
 		{in: "sftp:///backup", wantErr: "names no host"},
 		{in: "sftp://nas", wantErr: "names no folder"},
 		{in: "sftp://nas:99999/x", wantErr: "port"},
@@ -56,6 +59,53 @@ func TestParse(t *testing.T) {
 				if err != nil || again != got {
 					t.Errorf("Parse(%q.String() = %q) = %+v, %v; want it back", tt.in, got.String(), again, err)
 				}
+			}
+		})
+	}
+}
+
+// TestParseHidesSecrets checks that no error of Parse repeats the
+// password or S3 secret written in a destination.
+func TestParseHidesSecrets(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in     string
+		secret string
+		want   string // a part of the error
+	}{
+		{"sftp://root:Hunter2Secret@host/path", "Hunter2Secret", `"sftp://root:***@host/path" holds a password`},
+		{"SFTP://root:Hunter2Secret@host:22/path", "Hunter2Secret", "never a password"},
+		{"sftp://:Hunter2Secret@host/path", "Hunter2Secret", "never a password"},
+		{"sftp://root:Hunter2Secret@host", "Hunter2Secret", "never a password"},
+		{"sftp://root:Hunter2Secret@host:99999/path", "Hunter2Secret", "never a password"},
+		{"sftp://root:Hun/ter2Secret@host/path", "ter2Secret", `"sftp://root:***@host/path" holds a password`},
+		{"sftp://root:Hun#ter2Secret@host/path", "ter2Secret", "never a password"},
+		{"sftp://root:Hun%zzter2Secret@host/path", "ter2Secret", "never a password"},
+		{"s3://AKIAEXAMPLE:S3UrlSecret@bkt/x", "S3UrlSecret", "credentials go in the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) or a credentials file, never in the URL: write s3://bkt/x"},
+		{"s3://AKIAEXAMPLE:S3Url/Secret+x@bkt/x", "Secret+x", "never in the URL"},
+		{"s3://AKIAEXAMPLE:S3UrlSecret/bkt/x", "S3UrlSecret", "never in the URL"},
+		{"s3://S3UrlSecret@bkt/x", "S3UrlSecret", "never in the URL"},
+		{"s3://AKIAEXAMPLE:1234@bkt/x", "1234", "never in the URL"},
+		{"ftp://root:Hunter2Secret@host/x", "Hunter2Secret", `"ftp://root:***@host/x": unknown destination scheme "ftp"`},
+		{"root:Hunter2Secret@host://x", "Hunter2Secret", "neither a folder nor a URL"},
+		{"root:Hunter2Secret@nas:/backup", "Hunter2Secret", `"root:***@nas:/backup" looks like scp's user:password@host:path, which copyd does not take: write sftp://root@nas/backup`},
+		{"root:Hunter2Secret@nas:backup", "Hunter2Secret", "write sftp://root@nas/backup"},
+		{"root:Hun/ter2Secret@nas:/backup", "ter2Secret", "write sftp://root@nas/backup"},
+		{"root:Hun@ter2Secret@nas:/a@b", "ter2Secret", "write sftp://root@nas/a@b"},
+		{"root:Hunter2Secret@nas", "Hunter2Secret", "write sftp://user@host/path"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			t.Parallel()
+			got, err := Parse(tt.in)
+			if err == nil {
+				t.Fatalf("Parse(%q) = %+v, want an error", tt.in, got)
+			}
+			if strings.Contains(err.Error(), tt.secret) {
+				t.Errorf("Parse(%q) error = %q, which shows the secret %q", tt.in, err, tt.secret)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Parse(%q) error = %q, want it to contain %q", tt.in, err, tt.want)
 			}
 		})
 	}
