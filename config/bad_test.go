@@ -158,6 +158,15 @@ func TestParseBad(t *testing.T) {
 			"config.yaml:5: pairs[0].s3.secret_key: unknown key; remove it or use one of endpoint, region, path_style, credentials_file, connections", ErrUnknownKey},
 		{"two pairs into one prefix", []string{"a/", "b/"}, "pairs:\n  - source: $T/a\n    destination: s3://bucket/x\n  - source: $T/b\n    destination: s3://bucket/x/y\n",
 			"config.yaml:5: pairs[1].destination: s3://bucket/x/y overlaps s3://bucket/x, the destination of pair \"a\" (line 2); give each pair its own bucket prefix or server folder", ErrDestOverlap},
+		{"one server by name and by address", []string{"a/", "b/"},
+			"pairs:\n  - source: $T/a\n    destination: sftp://root@127.0.0.1:2299/srv/ov\n    delete: true\n  - source: $T/b\n    destination: sftp://root@LocalHost:2299/srv/ov/inner/\n",
+			"config.yaml:6: pairs[1].destination: sftp://root@LocalHost:2299/srv/ov/inner/ overlaps sftp://root@127.0.0.1:2299/srv/ov, the destination of pair \"a\" (line 2); give each pair its own bucket prefix or server folder", ErrDestOverlap},
+		{"one server folder, two users", []string{"a/", "b/"},
+			"pairs:\n  - source: $T/a\n    destination: sftp://alice@nas/srv/x\n  - source: $T/b\n    destination: sftp://bob@nas:22/srv/x\n",
+			"config.yaml:5: pairs[1].destination: sftp://bob@nas:22/srv/x overlaps sftp://alice@nas/srv/x, the destination of pair \"a\" (line 2); give each pair its own bucket prefix or server folder", ErrDestOverlap},
+		{"one s3 endpoint written two ways", []string{"a/", "b/"},
+			"pairs:\n  - source: $T/a\n    destination: s3://bucket/x\n    s3: {endpoint: \"http://LOCALHOST:9000/\"}\n  - source: $T/b\n    destination: s3://bucket\n    s3: {endpoint: \"127.0.0.1:9000\"}\n",
+			"config.yaml:6: pairs[1].destination: s3://bucket overlaps s3://bucket/x, the destination of pair \"a\" (line 2); give each pair its own bucket prefix or server folder", ErrDestOverlap},
 
 		// Folders.
 		{"source missing", nil, "pairs:\n  - source: $T/nope\n    destination: $T/dst\n",

@@ -134,6 +134,36 @@ pairs:
 	}
 }
 
+// TestParseRemoteApart checks that remote destinations that only look
+// alike are not taken for overlapping ones.
+func TestParseRemoteApart(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		a, b string // pairs[0] and pairs[1] after "destination: "
+	}{
+		{"different endpoints", "s3://bucket/x\n    s3: {endpoint: \"minio-a.invalid:9000\"}", "s3://bucket/x\n    s3: {endpoint: \"minio-b.invalid:9000\"}"},
+		{"an endpoint and none", "s3://bucket/x\n    s3: {endpoint: \"127.0.0.1:9000\"}", "s3://bucket/x"},
+		{"one endpoint, two ports", "s3://bucket/x\n    s3: {endpoint: \"http://127.0.0.1:9000\"}", "s3://bucket/x\n    s3: {endpoint: \"http://127.0.0.1:9001\"}"},
+		{"prefixes with a common start", "s3://bucket/x", "s3://bucket/xy"},
+		{"different buckets", "s3://bucket-a/x", "s3://bucket-b/x"},
+		{"one server, two ports", "sftp://root@127.0.0.1:2299/srv/x", "sftp://root@localhost:2300/srv/x"},
+		{"folders with a common start", "sftp://alice@nas/srv/x", "sftp://bob@nas/srv/xy"},
+		{"different servers", "sftp://root@127.0.0.1/srv/x", "sftp://root@127.0.0.2/srv/x"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			root := tempRoot(t)
+			mkTree(t, root, "a/", "b/")
+			yaml := "pairs:\n  - source: $T/a\n    destination: " + tt.a + "\n  - source: $T/b\n    destination: " + tt.b + "\n"
+			if _, err := Parse("config.yaml", []byte(expand(yaml, root))); err != nil {
+				t.Errorf("Parse() error = %v, want none", err)
+			}
+		})
+	}
+}
+
 // expandConfig replaces $T in c's paths.
 // A StateDir left out means the default.
 func expandConfig(c Config, root string) Config {

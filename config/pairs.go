@@ -6,9 +6,7 @@ import (
 	"github.com/copyd/copyd/dest"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
-	"strings"
 )
 
 // resolved holds a pair's folders with symbolic links resolved as far as
@@ -223,12 +221,14 @@ func checkNames(c *Config, r *report) {
 
 // checkDestOverlaps refuses two pairs writing into one folder: each would
 // see the other's files as its own, and with delete: true remove them.
+// Remote destinations are compared by server (its addresses, not how it is
+// written) and folder or prefix, as remoteDest.overlaps says.
 func checkDestOverlaps(c *Config, rs []resolved, r *report) {
+	remote, isRemote := remoteDests(c)
 	for j := range rs {
 		for i := range j {
 			a, b := rs[i].dst, rs[j].dst
-			if ka, kb := remoteKey(c.Pairs[i].Destination), remoteKey(c.Pairs[j].Destination); ka != "" && kb != "" &&
-				(ka == kb || strings.HasPrefix(ka, kb+"/") || strings.HasPrefix(kb, ka+"/") || ka == "" || kb == "") {
+			if isRemote[i] && isRemote[j] && remote[i].overlaps(remote[j]) {
 				r.add(r.pairKey(j, "destination"), ErrDestOverlap, "%s overlaps %s, the destination of %s; give each pair its own bucket prefix or server folder",
 					c.Pairs[j].Destination, c.Pairs[i].Destination, r.pairRef(c, i))
 				continue
@@ -299,22 +299,4 @@ func (r *report) pairRef(c *Config, i int) string {
 		ref += fmt.Sprintf(" (line %d)", l)
 	}
 	return ref
-}
-
-// remoteKey is a remote destination as one slash-separated path that
-// nests the way its storage does (the server or bucket first); "" for a
-// local folder or an unusable destination.
-func remoteKey(d string) string {
-	loc, err := dest.Parse(d)
-	if err != nil || !loc.Remote() {
-		return ""
-	}
-	if loc.Scheme == dest.SchemeS3 {
-		return strings.TrimSuffix("s3:"+loc.Bucket+"/"+loc.Prefix, "/")
-	}
-	port := loc.Port
-	if port == 0 {
-		port = 22
-	}
-	return fmt.Sprintf("sftp:%s@%s:%d%s", loc.User, strings.ToLower(loc.Host), port, strings.TrimSuffix(path.Clean("/"+loc.Path), "/"))
 }
