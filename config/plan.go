@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"fmt"
+	"github.com/copyd/copyd/dest"
 	"io"
 	"os"
 	"strconv"
@@ -11,8 +12,9 @@ import (
 
 // WritePlan writes what c will do, for `copyd check`: the global settings,
 // then for each pair its folders and options, and whether its destination
-// exists or will be created. The text is for people and may change; it is
-// written with a single call to w.Write, whose error WritePlan returns.
+// exists or will be created (for a remote one: where it is and how it is
+// reached). The text is for people and may change; it is written with a
+// single call to w.Write, whose error WritePlan returns.
 func (c *Config) WritePlan(w io.Writer) error {
 	var b bytes.Buffer
 	line := func(indent, key, format string, args ...any) {
@@ -46,7 +48,11 @@ func (c *Config) WritePlan(w io.Writer) error {
 		if _, err := os.Stat(p.Source); err != nil {
 			line("  ", "source", "missing: copyd run waits for it, copyd sync refuses to start")
 		}
-		line("  ", "destination", "%s", existence(p.Destination))
+		if loc, err := dest.Parse(p.Destination); err == nil && loc.Remote() {
+			line("  ", "destination", "%s", remotePlan(loc, p))
+		} else {
+			line("  ", "destination", "%s", existence(p.Destination))
+		}
 		if p.Delete {
 			line("  ", "delete", "yes: files removed from the source are removed from the destination")
 		} else {
@@ -79,6 +85,27 @@ func (c *Config) WritePlan(w io.Writer) error {
 	}
 	_, err := w.Write(b.Bytes())
 	return err
+}
+
+// remotePlan says where a remote destination is and how it is reached.
+// Credentials never appear in the config (dest.Parse refuses them in the
+// URL), so none are printed.
+func remotePlan(loc dest.Location, p Pair) string {
+	if loc.Scheme == dest.SchemeS3 {
+		at := p.S3.Endpoint
+		if at == "" {
+			at = "AWS_ENDPOINT_URL if set, else AWS"
+		}
+		if p.S3.Region != "" {
+			at += ", region " + p.S3.Region
+		}
+		return fmt.Sprintf("%s (S3 at %s)", strings.TrimSuffix(loc.String(), "/"), at)
+	}
+	known := p.SFTP.KnownHosts
+	if known == "" {
+		known = "~/.ssh/known_hosts"
+	}
+	return fmt.Sprintf("%s (SFTP; host key checked against %s)", loc, known)
 }
 
 // existence says whether folder dir exists or will be created.

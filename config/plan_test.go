@@ -64,6 +64,44 @@ pair "home": $T/home → $T/backup/home
 	}
 }
 
+func TestWritePlanRemote(t *testing.T) {
+	t.Parallel()
+	root := tempRoot(t)
+	mkTree(t, root, "a/", "b/", "c/", "d/", "known_hosts")
+	c, err := Parse(filepath.Join(root, "config.yaml"), []byte(expand(`pairs:
+  - source: $T/a
+    destination: s3://photos/2026/
+    s3: {endpoint: "http://127.0.0.1:9000", region: eu-west-1}
+  - source: $T/b
+    destination: s3://photos-b
+  - source: $T/c
+    destination: sftp://ann@nas.local:2222/backup/c
+    sftp: {known_hosts: $T/known_hosts}
+  - source: $T/d
+    destination: sftp://nas.local/backup/d
+`, root)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := c.WritePlan(&b); err != nil {
+		t.Fatalf("WritePlan() error = %v", err)
+	}
+	for _, want := range []string{
+		"pair \"a\": $T/a → s3://photos/2026/\n  destination: s3://photos/2026 (S3 at http://127.0.0.1:9000, region eu-west-1)\n",
+		"pair \"b\": $T/b → s3://photos-b\n  destination: s3://photos-b (S3 at AWS_ENDPOINT_URL if set, else AWS)\n",
+		"pair \"c\": $T/c → sftp://ann@nas.local:2222/backup/c\n  destination: sftp://ann@nas.local:2222/backup/c (SFTP; host key checked against $T/known_hosts)\n",
+		"pair \"d\": $T/d → sftp://nas.local/backup/d\n  destination: sftp://nas.local/backup/d (SFTP; host key checked against ~/.ssh/known_hosts)\n",
+	} {
+		if want = expand(want, root); !strings.Contains(b.String(), want) {
+			t.Errorf("WritePlan() =\n%s\nwant it to contain\n%s", b.String(), want)
+		}
+	}
+	if strings.Contains(b.String(), "will be created") {
+		t.Errorf("WritePlan() =\n%s\nwant no remote destination said to be created as a folder", b.String())
+	}
+}
+
 func TestWritePlanForPaths(t *testing.T) {
 	root := tempRoot(t)
 	mkTree(t, root, "src/")
