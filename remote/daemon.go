@@ -472,6 +472,10 @@ func (r *pairRun) watch(ctx context.Context, t timings, ready func()) bool {
 			}
 		}
 		r.status.state.Store(int32(copysync.StateWatching))
+		if r.isPaused() && r.makeRoom(ctx) {
+			full = true // the copies that did not fit
+			continue
+		}
 		if ctx.Err() != nil || r.isPaused() {
 			return worked
 		}

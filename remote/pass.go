@@ -33,9 +33,12 @@ type pass struct {
 	// forceDeep names folders to scan whole wherever the pass meets
 	// them (folders the watcher saw appear: moved in, or made anew).
 	forceDeep map[string]bool
-	jobs      chan func()
-	walkers   chan struct{} // folder scans at once beyond the first
-	walking   sync.WaitGroup
+	// roomOnly: a pass that only deletes (makeRoom): no copies, no
+	// folders made, no renames, no metadata.
+	roomOnly bool
+	jobs     chan func()
+	walkers  chan struct{} // folder scans at once beyond the first
+	walking  sync.WaitGroup
 
 	mu     sync.Mutex
 	hold   string          // why deletions are held this pass; "" when they are not
@@ -62,7 +65,42 @@ type folder struct {
 // pass scans scopes, uploads what differs with r.conns uploads at once,
 // then deletes extras (delete: true, no brake) and sets folder metadata.
 func (r *pairRun) pass(ctx context.Context, scopes []scope, listDest bool, forceDeep ...map[string]bool) {
-	p := &pass{r: r, listDest: listDest, jobs: make(chan func()), walkers: make(chan struct{}, 4)}
+	r.runPass(ctx, &pass{r: r, listDest: listDest}, scopes, forceDeep...)
+}
+
+// makeRoom is what a pair that mirrors deletions does when its
+// destination is full: a pass that only deletes what the source no
+// longer has (rsync's --delete-before, with every brake), so that the
+// copies that did not fit may. It reports whether it removed anything;
+// the pair is no longer paused then, and the caller passes again.
+func (r *pairRun) makeRoom(ctx context.Context) bool {
+	err := r.paused.Load()
+	if err == nil || !r.pair.Delete || !errors.Is(*err, dest.ErrFull) || ctx.Err() != nil {
+		return false
+	}
+	r.log.Warn("destination is full; deleting what the source no longer has before copying the rest")
+	r.paused.Store(nil)
+	before := r.progress.Deleted.Load()
+	r.runPass(ctx, &pass{r: r, roomOnly: true}, []scope{{deep: true}})
+	freed := r.progress.Deleted.Load() - before
+	if freed == 0 || r.isPaused() {
+		r.paused.CompareAndSwap(nil, err)
+		what := "pair stopped, free space on the destination and run again"
+		if r.daemon {
+			what = "pair paused, it resumes by itself once the destination takes writes"
+			r.status.noteError(r.fullAt[0], r.fullAt[1], *err)
+		} else {
+			r.record(r.fullAt[0], r.fullAt[1], *err)
+		}
+		r.log.Error("destination is full and deleting what the source no longer has made no room; "+what, "err", *err)
+		return false
+	}
+	r.log.Info("made room on the destination; copying the rest", "deleted", freed)
+	return true
+}
+
+func (r *pairRun) runPass(ctx context.Context, p *pass, scopes []scope, forceDeep ...map[string]bool) {
+	p.jobs, p.walkers = make(chan func()), make(chan struct{}, 4)
 	if len(forceDeep) > 0 {
 		p.forceDeep = forceDeep[0]
 	}
@@ -90,6 +128,9 @@ func (r *pairRun) pass(ctx context.Context, scopes []scope, listDest bool, force
 		return
 	}
 	p.deleteExtras(ctx)
+	if p.roomOnly {
+		return
+	}
 	p.folderMeta(ctx)
 	r.intentsDone(ctx)
 	if r.idx != nil {
@@ -288,7 +329,7 @@ func (p *pass) scan(ctx context.Context, rel string, deep bool) {
 	}
 	seen := make(map[string]bool, len(entries))
 	var present, claimed map[string]bool // for renames (moves.go)
-	if len(recs) > 0 && r.movable() {
+	if len(recs) > 0 && r.movable() && !p.roomOnly {
 		present, claimed = make(map[string]bool, len(entries)), map[string]bool{}
 		for i := range entries {
 			present[entries[i].name] = true
@@ -331,6 +372,10 @@ func (p *pass) scan(ctx context.Context, rel string, deep bool) {
 			}
 		}
 		switch {
+		case p.roomOnly:
+			if e.isDir() && (rec == nil || rec.Kind == index.Dir) {
+				p.walk(ctx, crel, true)
+			}
 		case e.isFile() && moved:
 			r.progress.UpToDate.Add(1)
 		case e.isDir():

@@ -109,6 +109,12 @@ func Sync(ctx context.Context, pairs []config.Pair, o Options) (copysync.Summary
 			defer r.close()
 			r.log.Info("scan started", "source", p.Source, "destination", r.dst.String())
 			r.pass(ctx, []scope{{deep: true}}, r.mustList() || r.intentsLeft(ctx) || !r.destHoldsRecords(ctx))
+			for range 3 {
+				if !r.makeRoom(ctx) {
+					break
+				}
+				r.pass(ctx, []scope{{deep: true}}, false)
+			}
 			r.log.Info("pair done",
 				"files", r.progress.FilesDone.Load(), "bytes", r.progress.BytesDone.Load(),
 				"up_to_date", r.progress.UpToDate.Load(), "failed", r.progress.Failed.Load(),
@@ -145,7 +151,8 @@ type pairRun struct {
 	// intentsKept says some ended leaving something behind.
 	intentsOpen atomic.Int32
 	intentsKept atomic.Bool
-	restart     bool // the daemon's watch ended because the source folder changed, not a pause
+	restart     bool      // the daemon's watch ended because the source folder changed, not a pause
+	fullAt      [2]string // op and path where a pair with delete: true found its destination full
 
 	mu       sync.Mutex
 	failures []*copysync.FileError
@@ -337,6 +344,12 @@ func (r *pairRun) pause(op, rel string, err error) {
 	what := "destination refuses writes"
 	if dest.IsTransient(err) {
 		what = "destination cannot be reached"
+	}
+	if r.pair.Delete && errors.Is(err, dest.ErrFull) {
+		// makeRoom decides: deletions first, then the rest.
+		r.log.Warn("destination is full", "path", rel, "op", op, "err", err)
+		r.fullAt = [2]string{op, rel}
+		return
 	}
 	if r.daemon {
 		r.status.noteError(op, rel, err)

@@ -618,3 +618,74 @@ func TestSyncNeverWritesThroughADestinationLink(t *testing.T) {
 		assertSame(t, srcTree(t, src), tree(t, p))
 	})
 }
+
+// TestSyncFullDestinationDeletesFirst: a destination with room for the
+// mirror but not for old and new side by side (a folder replaced by
+// another of the same size) converges with delete: true: the pair deletes
+// what the source no longer has first, then copies the rest, and the
+// sync counts no failure.
+func TestSyncFullDestinationDeletesFirst(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("a small tmpfs for a full server needs root (CI runs as root)")
+	}
+	tmpfs := func(t *testing.T, size string) string {
+		dir := t.TempDir()
+		if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
+			t.Fatalf("mount: %v %s", err, out)
+		}
+		t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+		return dir
+	}
+	pairs := map[string]func(t *testing.T, src string) config.Pair{
+		"s3": func(t *testing.T, src string) config.Pair {
+			srv := testserver.StartMinIOIn(t, tmpfs(t, "96m"))
+			cl, err := minio.New(srv.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(srv.AccessKey, srv.SecretKey, "")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cl.MakeBucket(t.Context(), "full", minio.MakeBucketOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
+			t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
+			return config.Pair{Name: "p", Source: src, Destination: "s3://full/x", S3: config.S3{Endpoint: "http://" + srv.Endpoint, PathStyle: true}}
+		},
+		"sftp": func(t *testing.T, src string) config.Pair {
+			srv := sshdFor(t)
+			dir := filepath.Join(srv.Root, "small")
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", dir).CombinedOutput(); err != nil {
+				t.Fatalf("mount: %v %s", err, out)
+			}
+			t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+			return config.Pair{Name: "p", Source: src, Destination: srv.URL("/small"), SFTP: config.SFTP{KeyFile: srv.KeyFile, KnownHosts: srv.KnownHosts}}
+		},
+	}
+	for _, name := range []string{"s3", "sftp"} {
+		t.Run(name, func(t *testing.T) {
+			src, state := t.TempDir(), t.TempDir()
+			chunk := strings.Repeat("x", 10<<20)
+			for i := range 4 {
+				writeFile(t, filepath.Join(src, fmt.Sprintf("old/o%d", i)), chunk, time.Time{})
+			}
+			p := pairs[name](t, src)
+			p.Delete = true
+			if sum := run(t, p, state); sum.Failed != 0 {
+				t.Fatalf("first sync: failed %d", sum.Failed)
+			}
+			if err := os.RemoveAll(filepath.Join(src, "old")); err != nil {
+				t.Fatal(err)
+			}
+			for i := range 4 {
+				writeFile(t, filepath.Join(src, fmt.Sprintf("new/n%d", i)), chunk, time.Time{})
+			}
+			sum := run(t, p, state)
+			if sum.Failed != 0 || sum.Deleted < 4 {
+				t.Errorf("sync into the full destination: failed %d, deleted %d; want 0 and the 4 old files", sum.Failed, sum.Deleted)
+			}
+			assertSame(t, srcTree(t, src), tree(t, p))
+		})
+	}
+}
