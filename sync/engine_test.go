@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -485,27 +486,51 @@ func TestSyncDelete(t *testing.T) {
 }
 
 // TestSyncDeleteBrake: an empty source root next to a full destination
-// looks like an unmounted disk; delete: true must delete nothing then.
+// looks like an unmounted disk; delete: true must delete nothing then,
+// also when the folder it was mounted on holds only excluded entries.
 func TestSyncDeleteBrake(t *testing.T) {
 	t.Parallel()
-	for _, archive := range []bool{false, true} {
-		t.Run(fmt.Sprintf("archive=%v", archive), func(t *testing.T) {
-			t.Parallel()
-			p := newPair(t)
-			p.Delete = true
-			if archive {
-				p.Archive = filepath.Join(filepath.Dir(p.Source), "archive")
-			}
-			writeTree(t, p.Destination, baseTree)
-			before := listTree(t, p.Destination)
-			delete(before, ".") // the root's mtime may follow the source's
-			sum := runSync(t, p)
-			want{0, 0, 0, 0, -1}.check(t, sum)
-			assertUnchanged(t, before, p.Destination)
-			if archive {
-				assertMissing(t, p.Archive)
-			}
-		})
+	tests := []struct {
+		name    string
+		src     map[string]string // the source root's entries
+		exclude []string
+		brake   string // in the log
+	}{
+		{"empty root", nil, nil, brakeEmptyRoot},
+		{"only an excluded file", map[string]string{".x.swp": "stray"}, []string{"*.swp"}, brakeExcludedRoot},
+		{"only an excluded folder", map[string]string{"cache/c": "stray"}, []string{"cache/"}, brakeExcludedRoot},
+	}
+	for _, tt := range tests {
+		for _, archive := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/archive=%v", tt.name, archive), func(t *testing.T) {
+				t.Parallel()
+				p := newPair(t)
+				p.Delete = true
+				p.Exclude = tt.exclude
+				if archive {
+					p.Archive = filepath.Join(filepath.Dir(p.Source), "archive")
+				}
+				writeTree(t, p.Source, tt.src)
+				writeTree(t, p.Destination, baseTree)
+				before := listTree(t, p.Destination)
+				delete(before, ".") // the root's mtime may follow the source's
+				logs := new(lockedBuffer)
+				opts := testOptions(t)
+				opts.Log = slog.New(slog.NewTextHandler(logs, nil))
+				sum, err := Sync(t.Context(), []config.Pair{p}, opts)
+				if err != nil {
+					t.Fatalf("Sync() error = %v", err)
+				}
+				want{0, 0, 0, 0, -1}.check(t, sum)
+				assertUnchanged(t, before, p.Destination)
+				if archive {
+					assertMissing(t, p.Archive)
+				}
+				if l := logs.String(); !strings.Contains(l, `msg="deleting nothing: `+tt.brake+";") {
+					t.Errorf("no %q brake in the log:\n%s", tt.brake, l)
+				}
+			})
+		}
 	}
 }
 

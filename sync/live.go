@@ -1011,18 +1011,36 @@ func (lp *livePair) missingDestParent(rel string) string {
 }
 
 // rootBrake says why nothing may be deleted now: the source root is gone
-// or empty (an unmounted disk must not wipe its backup). "" when deleting
-// is fine.
+// or holds nothing copyd copies, only temp files and excluded entries or
+// nothing at all (an unmounted disk must not wipe its backup). "" when
+// deleting is fine.
 func (lp *livePair) rootBrake() string {
 	f, err := openDirPath(lp.pair.Source)
 	if err != nil {
 		return "the source folder cannot be read (" + err.Error() + ")"
 	}
 	defer f.Close()
-	if names, _ := f.Readdirnames(1); len(names) == 0 {
-		return "the source folder is empty but its destination is not"
+	brake := brakeEmptyRoot
+	for {
+		// Names come in small batches: the first one copyd copies ends
+		// the read, however large the root.
+		des, err := f.ReadDir(16)
+		for _, de := range des {
+			switch {
+			case tempname.Is(de.Name()):
+			case lp.excl.Excluded(de.Name(), de.IsDir()):
+				brake = brakeExcludedRoot
+			default:
+				return ""
+			}
+		}
+		if err == io.EOF || err == nil && len(des) == 0 {
+			return brake
+		}
+		if err != nil {
+			return "the source folder cannot be read (" + err.Error() + ")"
+		}
 	}
-	return ""
 }
 
 // syncPath brings one path in step with what the source holds now. A

@@ -271,6 +271,47 @@ func TestDaemonDeleteBrakes(t *testing.T) {
 	})
 }
 
+// TestDaemonDeleteBrakeExcludedOnly: a source root emptied down to
+// excluded entries (an editor's swap file left in the folder a disk was
+// mounted on) deletes nothing, as an empty one does.
+func TestDaemonDeleteBrakeExcludedOnly(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	src, dst := filepath.Join(base, "src"), filepath.Join(base, "dst")
+	writeTree(t, src, map[string]string{"data/a": "1", "data/d/b": "2"})
+	_, logs := startDaemon(t, liveConfig(config.Pair{Source: src, Destination: dst, Delete: true, Exclude: []string{"*.swp", "cache/"}}))
+	waitInStep(t, src, dst)
+	before := treetest.List(t, dst)
+	delete(before, ".")
+
+	writeTree(t, src, map[string]string{".x.swp": "stray", "cache/c": "stray"})
+	// One rename empties the source at once; removing the files one by one
+	// would let copyd see a source that is merely shrinking.
+	mustRename(t, filepath.Join(src, "data"), filepath.Join(base, "gone"))
+	treetest.WaitFor(t, 10*time.Second, func() error {
+		l := logs.String()
+		if !strings.Contains(l, `msg="deleting nothing: `+brakeExcludedRoot+";") {
+			return fmt.Errorf("no excluded-root brake in the log")
+		}
+		if !strings.Contains(l, `msg="deletion refused" pair=p0 path=data`+"\n") {
+			return fmt.Errorf("deleting data not refused yet")
+		}
+		return nil
+	})
+	after := treetest.List(t, dst)
+	delete(after, ".")
+	if !reflect.DeepEqual(before, after) {
+		t.Errorf("destination changed while the source held only excluded entries:\nbefore %v\nafter  %v", keys(before), keys(after))
+	}
+
+	// Files again: the deletions refused meanwhile are made now.
+	writeFile(t, filepath.Join(src, "sentinel"), "s", 0o644, baseTime)
+	waitInStep(t, src, dst, ".x.swp", "cache")
+	if !strings.Contains(logs.String(), "deletions resume") {
+		t.Error(`no "deletions resume" in the log`)
+	}
+}
+
 func keys(m map[string]treetest.Entry) []string {
 	var k []string
 	for rel := range m {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/copyd/copyd/config"
 	"github.com/copyd/copyd/index"
-	"github.com/copyd/copyd/internal/tempname"
 )
 
 // racyWindow: a source changed less than this long before copyd's last
@@ -163,18 +162,17 @@ func (r *pairRun) rememberDir(rel string, src, dst fs.FileInfo, rec *index.Recor
 	r.idx.Put(rel, index.Record{Kind: index.Dir, Src: s, Dst: d, CopiedNs: time.Now().UnixNano()})
 }
 
-// mountGone reports (and logs) whether the source folder of it is an
-// empty folder of its parent's disk where the index knows a folder of
-// another disk: a disk unmounted from it (unplugged, not yet mounted after
-// a reboot). Its files would look deleted.
+// mountGone reports (and logs) whether the source folder of it is a
+// folder of its parent's disk, empty but for temp files and excluded
+// entries, where the index knows a folder of another disk: a disk
+// unmounted from it (unplugged, not yet mounted after a reboot). Its
+// files would look deleted.
 func (r *pairRun) mountGone(it dirItem, entries []entry) bool {
 	if it.rec == nil || it.rec.Kind != index.Dir || it.parent == nil || it.parent.src == nil {
 		return false
 	}
-	for _, e := range entries {
-		if !tempname.Is(e.name) {
-			return false
-		}
+	if !r.onlyIgnored(it.rel, entries) { // a stray excluded file does not make it full
+		return false
 	}
 	cur, ok1 := sourceIdentity(it.src)
 	parent, ok2 := sourceIdentity(it.parent.src)

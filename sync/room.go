@@ -102,10 +102,12 @@ func (r *pairRun) roomDir(ctx context.Context, it dirItem, push func(dirItem)) {
 	if len(dstEntries) > 0 && r.mountGone(it, entries) {
 		meta.holdDeletes = true
 	}
-	if it.rel == "" && len(entries) == 0 && len(dstEntries) > 0 {
-		r.mu.Lock()
-		r.brake = "the source folder is empty but its destination is not"
-		r.mu.Unlock()
+	if it.rel == "" && len(dstEntries) > 0 {
+		if brake := r.emptyRootBrake(entries); brake != "" {
+			r.mu.Lock()
+			r.brake = brake
+			r.mu.Unlock()
+		}
 	}
 	recs := r.records(ctx, it.rel)
 	for _, e := range entries {

@@ -71,10 +71,12 @@ func (r *pairRun) scanDir(ctx context.Context, it dirItem, push func(dirItem)) {
 	if r.pair.Delete && len(dstEntries) > 0 && r.mountGone(it, entries) {
 		meta.holdDeletes = true
 	}
-	if it.rel == "" && r.pair.Delete && len(entries) == 0 && len(dstEntries) > 0 {
-		r.mu.Lock()
-		r.brake = "the source folder is empty but its destination is not"
-		r.mu.Unlock()
+	if it.rel == "" && r.pair.Delete && len(dstEntries) > 0 {
+		if brake := r.emptyRootBrake(entries); brake != "" {
+			r.mu.Lock()
+			r.brake = brake
+			r.mu.Unlock()
+		}
 	}
 	b := &batch{r: r}
 	defer b.flush(ctx)
@@ -136,6 +138,44 @@ func (r *pairRun) scanDir(ctx context.Context, it dirItem, push func(dirItem)) {
 		}
 	}
 	r.noteExtras(it.rel, dstEntries, meta)
+}
+
+// Why deletions are held while the source root holds nothing copyd
+// copies: an unmounted disk must not wipe its backup, and the folder it
+// was mounted on may hold a stray excluded file (an editor's swap file).
+const (
+	brakeEmptyRoot    = "the source folder is empty but its destination is not"
+	brakeExcludedRoot = "the source folder is empty but for excluded entries, and its destination is not"
+)
+
+// emptyRootBrake returns why nothing may be deleted when the source root
+// lists entries: brakeEmptyRoot or brakeExcludedRoot when it holds
+// nothing but temp files and excluded entries, "" otherwise.
+func (r *pairRun) emptyRootBrake(entries []entry) string {
+	if !r.onlyIgnored("", entries) {
+		return ""
+	}
+	for _, e := range entries {
+		if !tempname.Is(e.name) {
+			return brakeExcludedRoot
+		}
+	}
+	return brakeEmptyRoot
+}
+
+// onlyIgnored reports whether entries, the listing of the source folder
+// rel, hold nothing a scan copies: only temp files and excluded entries,
+// or nothing. An entry that could not be stat'ed counts as content.
+func (r *pairRun) onlyIgnored(rel string, entries []entry) bool {
+	for _, e := range entries {
+		if tempname.Is(e.name) {
+			continue
+		}
+		if e.info == nil || !r.excl.Excluded(relJoin(rel, e.name), e.info.IsDir()) {
+			return false
+		}
+	}
+	return true
 }
 
 // addFolderMeta notes the subfolder it, which the destination has as a

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/copyd/copyd/internal/treetest"
 )
 
 // copydBin is the real binary, built once by TestMain.
@@ -222,6 +224,42 @@ func TestSyncDryRunChangesNothing(t *testing.T) {
 	if _, err := os.Lstat(dst); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("dry run created the destination: %v", err)
 	}
+}
+
+// TestSyncExcludedOnlySourceDeletesNothing: a source root emptied down to
+// excluded entries (a swap file left in the folder a disk was mounted on)
+// brakes deletions as an empty one does: nothing is deleted, the brake is
+// logged, and the sync exits 0.
+func TestSyncExcludedOnlySourceDeletesNothing(t *testing.T) {
+	t.Parallel()
+	src, dst := t.TempDir(), filepath.Join(t.TempDir(), "backup")
+	writeTree(t, src, map[string]string{"a.txt": "a", "sub/b.txt": "b", "a.swp": "swap"})
+	args := []string{"sync", "--progress", "never", "--fsync=false", "--delete", "--exclude", "*.swp", src, dst}
+	if r := copyd(t, args...); r.code != 0 {
+		t.Fatalf("first sync: %s", r)
+	}
+	before := treetest.List(t, dst)
+	delete(before, ".") // the root's times follow the source's
+
+	remove(t, filepath.Join(src, "a.txt"))
+	remove(t, filepath.Join(src, "sub"))
+	r := copyd(t, args...)
+	if r.code != 0 {
+		t.Errorf("sync of a source holding only excluded entries: exit %d, want 0 as for an empty one\n%s", r.code, r)
+	}
+	const brake = `level=ERROR msg="deleting nothing: the source folder is empty but for excluded entries, and its destination is not;`
+	if !strings.Contains(r.stderr, brake) {
+		t.Errorf("no delete brake in the log:\n%s", r.stderr)
+	}
+	treetest.AssertUnchanged(t, before, dst)
+
+	// Files again: the deletions are made.
+	write(t, filepath.Join(src, "new.txt"), "new")
+	if r := copyd(t, args...); r.code != 0 {
+		t.Fatalf("sync with files again: %s", r)
+	}
+	treetest.AssertTreesEqual(t, src, dst, "a.swp")
+	assertNoTemps(t, dst)
 }
 
 func TestSyncUnreadableFileFailsAloneWithExit1(t *testing.T) {

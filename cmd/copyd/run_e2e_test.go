@@ -752,6 +752,30 @@ func TestRunEmptiedSourceDeletesNothing(t *testing.T) {
 	d.finish(src, dst)
 }
 
+// TestRunExcludedOnlySourceDeletesNothing: a source root emptied down to
+// excluded entries while the daemon runs (a swap file left in the folder
+// a disk was mounted on) deletes nothing, as an empty one does.
+func TestRunExcludedOnlySourceDeletesNothing(t *testing.T) {
+	t.Parallel()
+	tree := map[string]string{"data/a.txt": "a", "data/b/c.txt": "c"}
+	base, src, dst := dirs(t, tree)
+	d := runPaths(t, src, dst, "--delete", "--exclude", "*.swp", "--exclude", "cache/")
+	d.converge(src, dst)
+	before := treetest.List(t, dst)
+	delete(before, ".")
+
+	write(t, filepath.Join(src, ".x.swp"), "stray")
+	write(t, filepath.Join(src, "cache/c"), "stray")
+	// One rename empties the source at once; removing the files one by one
+	// would let copyd see a source that is merely shrinking.
+	rename(t, filepath.Join(src, "data"), filepath.Join(base, "gone"))
+	d.waitLog(0, match{level: "ERROR", text: []string{"deleting nothing: the source folder is empty but for excluded entries"}})
+	treetest.AssertUnchanged(t, before, dst)
+
+	writeTree(t, src, tree)
+	d.finish(src, dst, ".x.swp", "cache")
+}
+
 func TestRunRescanRepairsDrift(t *testing.T) {
 	t.Parallel()
 	_, src, dst := dirs(t, map[string]string{"a.txt": "a", "b.txt": "b", "dir/c.txt": "c"})
