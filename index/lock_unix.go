@@ -3,9 +3,12 @@
 package index
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -108,4 +111,22 @@ func (l *lockFile) release() {
 	_ = unix.Flock(int(l.f.Fd()), unix.LOCK_UN)
 	l.f.Close()
 	l.f = nil
+}
+
+// LockName takes, for this process, the machine-wide lock on name (a
+// remote destination: no folder here to lock): a file in the system's
+// temp folder, shared by every user and state folder. A name held by
+// another copyd is refused with a [LockedError] naming it.
+func LockName(name string) (release func(), err error) {
+	dir := filepath.Join(os.TempDir(), "copyd-locks")
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return nil, fmt.Errorf("make lock folder: %w", err)
+	}
+	_ = os.Chmod(dir, 0o1777) // every user's copyd locks here; each its own files
+	sum := sha256.Sum256([]byte(name))
+	l, err := takeFileLock(filepath.Join(dir, hex.EncodeToString(sum[:12])+".lock"))
+	if err != nil {
+		return nil, err
+	}
+	return l.release, nil
 }

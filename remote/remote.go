@@ -10,7 +10,9 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -147,6 +149,7 @@ type pairRun struct {
 	// yet: it is left for the scan after its close.
 	writing func(rel string) bool
 	status  *pairState // the daemon's view of the pair; nil in a one-shot run
+	unlock  func()     // releases the machine-wide lock on the destination; nil in a dry run
 	// intentsOpen counts work whose intent is noted (moves.go);
 	// intentsKept says some ended leaving something behind.
 	intentsOpen atomic.Int32
@@ -170,11 +173,23 @@ func open(ctx context.Context, p config.Pair, o Options, planMu *sync.Mutex) (*p
 	if st.Mode&0o170000 != 0o040000 {
 		return nil, fmt.Errorf("pair %s: source %s is not a folder", p.Name, p.Source)
 	}
+	var unlock func()
+	if !o.DryRun {
+		// One copyd per destination: the index's lock guards one state
+		// folder; this one every copyd on this machine.
+		if unlock, err = index.LockName(lockKey(p)); err != nil {
+			return nil, fmt.Errorf("pair %s: destination %s: %w; stop that copyd first, or give this pair another destination", p.Name, p.Destination, err)
+		}
+	}
 	d, err := Connect(ctx, p)
 	if err != nil {
+		if unlock != nil {
+			unlock()
+		}
 		return nil, fmt.Errorf("pair %s: %w", p.Name, err)
 	}
 	r := newPairRun(p, d, o)
+	r.unlock = unlock
 	if o.DryRun {
 		r.dst = dryrun.New(d, p.Name, o.Plan, planMu)
 	}
@@ -208,6 +223,31 @@ func (r *pairRun) close() {
 		r.idx.Close()
 	}
 	r.dst.Close()
+	if r.unlock != nil {
+		r.unlock()
+	}
+}
+
+// lockKey names a remote destination for the machine-wide lock: the
+// server (endpoint, or host and port; not the user) and the bucket and
+// prefix or folder.
+func lockKey(p config.Pair) string {
+	loc, err := dest.Parse(p.Destination)
+	if err != nil {
+		return p.Destination
+	}
+	if loc.Scheme == dest.SchemeS3 {
+		endpoint := p.S3.Endpoint
+		if endpoint == "" {
+			endpoint = os.Getenv("AWS_ENDPOINT_URL")
+		}
+		return "s3 " + strings.ToLower(strings.TrimSuffix(endpoint, "/")) + " " + loc.Bucket + "/" + loc.Prefix
+	}
+	port := loc.Port
+	if port == 0 {
+		port = 22
+	}
+	return fmt.Sprintf("sftp %s:%d %s", strings.ToLower(loc.Host), port, path.Clean("/"+loc.Path))
 }
 
 // openIndex opens the pair's index, bound to the source and the

@@ -156,6 +156,9 @@ func TestRemote(t *testing.T) {
 	sshCmd := fmt.Sprintf("ssh -i %s -p %d -o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes -o BatchMode=yes", ssh.KeyFile, ssh.Port, ssh.KnownHosts)
 
 	ctx := context.Background()
+	// Every destination is removed once its tool was measured: 12 GiB
+	// copies of the big set per round would fill the disk.
+	var cleanups []func()
 	bucketFor := func(set, tool string, round int) string {
 		b := fmt.Sprintf("%s-%s-%d", set, strings.ReplaceAll(tool, "_", "-"), round)
 		if err := cl.MakeBucket(ctx, b, minio.MakeBucketOptions{}); err != nil {
@@ -163,6 +166,12 @@ func TestRemote(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		cleanups = append(cleanups, func() {
+			objs := cl.ListObjects(ctx, b, minio.ListObjectsOptions{Recursive: true})
+			for e := range cl.RemoveObjects(ctx, b, objs, minio.RemoveObjectsOptions{}) {
+				t.Logf("remove %s: %v", e.ObjectName, e.Err)
+			}
+		})
 		return b
 	}
 	folderFor := func(set, tool string, round int) string {
@@ -170,6 +179,7 @@ func TestRemote(t *testing.T) {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
+		cleanups = append(cleanups, func() { os.RemoveAll(d) })
 		return d
 	}
 	copydCmd := func(set, src, destLine, block string, round int) *exec.Cmd {
@@ -242,6 +252,10 @@ func TestRemote(t *testing.T) {
 					noop := timeRun(t, again)
 					t.Logf("%s %s round %d %s: copy %v, no-op %v", be, set.name, r, tl.name, full.Round(time.Millisecond), noop.Round(time.Millisecond))
 					samples = append(samples, sample{set.name, be, tl.name, "copy", full}, sample{set.name, be, tl.name, "no-op", noop})
+					for _, c := range cleanups {
+						c()
+					}
+					cleanups = nil
 				}
 			}
 			// Free the server's disk between data sets.

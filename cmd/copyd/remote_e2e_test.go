@@ -440,3 +440,37 @@ func TestRemoteKilledMidUploadLeavesNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestRemoteSecondCopydRefused: a second copyd (another state_dir) on a
+// remote destination that a running copyd serves is refused, naming it;
+// it does not delete the first one's files.
+func TestRemoteSecondCopydRefused(t *testing.T) {
+	srv := remoteServers(t)[1](t) // SFTP; the lock is the same for S3
+	base := t.TempDir()
+	mk := func(name string, files map[string]string) string {
+		src := filepath.Join(base, name)
+		writeTree(t, src, files)
+		cfg := filepath.Join(base, name+".yaml")
+		yaml := fmt.Sprintf("state_dir: %s\nsettle: 50ms\npairs:\n  - name: %s\n    source: %s\n    delete: true\n%s",
+			filepath.Join(base, "state-"+name), name, src, srv.yaml)
+		if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	first := mk("first", map[string]string{"a": "a", "b": "b"})
+	second := mk("second", map[string]string{"only": "o"})
+	d := startRun(t, nil, "-c", first, "--log-format", "json")
+	d.waitWatching("first")
+	p := srv.pair
+	waitRemote(t, p, 10*time.Second, map[string]string{"a": "a", "b": "b"})
+
+	r := copyd(t, "sync", "-c", second)
+	if r.code == 0 || !strings.Contains(r.stderr, "another copyd is using this destination") {
+		t.Errorf("a second copyd sync: exit %d, stderr %q; want refused, naming the first", r.code, r.stderr)
+	}
+	d2 := startRun(t, nil, "-c", second, "--log-format", "json")
+	d2.waitLog(0, match{level: "ERROR", msg: "pair not started"})
+	time.Sleep(500 * time.Millisecond)
+	waitRemote(t, p, time.Second, map[string]string{"a": "a", "b": "b"})
+}
