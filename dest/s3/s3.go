@@ -461,7 +461,13 @@ func mapErr(err error) error {
 		return fmt.Errorf("%w: %w", dest.ErrFull, err) // MinIO reports a full disk as InternalError
 	}
 	switch resp.Code {
-	case "NoSuchKey", "NoSuchBucket", "NotFound":
+	case "NoSuchBucket":
+		// Not a missing name: the whole destination is gone (deleted on
+		// the server). The pair pauses and reconnects, which says so and
+		// waits until the bucket is back; never ErrNotExist, which the
+		// engine takes for "nothing to delete here".
+		return dest.Transient(fmt.Errorf("the bucket is gone: %w", err))
+	case "NoSuchKey", "NotFound":
 		return fmt.Errorf("%w: %w", fs.ErrNotExist, err)
 	case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken":
 		return fmt.Errorf("%w: %w", fs.ErrPermission, err)
