@@ -12,6 +12,7 @@ import (
 
 	"github.com/copyd/copyd/config"
 	"github.com/copyd/copyd/index"
+	"github.com/copyd/copyd/internal/lease"
 	copysync "github.com/copyd/copyd/sync"
 	"github.com/copyd/copyd/watcher"
 )
@@ -434,7 +435,23 @@ func (r *pairRun) watch(ctx context.Context, t timings, ready func()) bool {
 		return err != nil || now.Ino != root.Ino || now.Dev != root.Dev
 	}
 	ev := &events{scopes: map[string]bool{}, deep: map[string]bool{}, poke: make(chan struct{}, 1), writing: map[string]time.Time{}}
-	r.writing = func(rel string) bool { return ev.heldForWriter(rel, t.maxDelay) }
+	r.writing = func(rel string, changed time.Time) bool {
+		if ev.heldForWriter(rel, t.maxDelay) {
+			return true
+		}
+		// A file this watcher saw no write of (met by the first pass, or
+		// in a folder moved in) may still be open for writing: the kernel
+		// says so with a read lease. Only files changed within max_delay.
+		if time.Since(changed) >= t.maxDelay || !lease.WriterHolds(r.srcPath(rel)) {
+			return false
+		}
+		ev.mu.Lock()
+		if _, ok := ev.writing[rel]; !ok {
+			ev.writing[rel] = changed
+		}
+		ev.mu.Unlock()
+		return true
+	}
 	defer func() { r.writing = nil }()
 	w, err := watcher.New(ctx, watcher.Options{Root: r.pair.Source, Exclude: r.excl.Excluded, Log: r.log, Notify: ev.note})
 	if err != nil {

@@ -358,7 +358,7 @@ func (p *pass) scan(ctx context.Context, rel string, deep bool) {
 		}
 		de, inDst := listed[e.name]
 		moved := false
-		if rec == nil && present != nil && (e.isDir() || e.isFile()) && (r.writing == nil || !r.writing(crel)) && writable() {
+		if rec == nil && present != nil && (e.isDir() || e.isFile()) && (r.writing == nil || !r.writing(crel, ctimeOf(&e.st))) && writable() {
 			if from, old, ok := renamedFrom(e, recs, present, claimed); ok {
 				claimed[from] = true
 				fromRel := relJoin(rel, from)
@@ -392,7 +392,7 @@ func (p *pass) scan(ctx context.Context, rel string, deep bool) {
 				}
 				rec = nil
 			}
-			if r.writing != nil && r.writing(crel) {
+			if r.writing != nil && r.writing(crel, ctimeOf(&e.st)) {
 				r.log.Debug("waiting for the writer to close the file", "path", crel)
 				r.scanAgain(rel)
 				continue

@@ -147,7 +147,7 @@ type pairRun struct {
 	daemon   bool // a changed source is left to the daemon's next pass
 	// writing, in the daemon, reports a file a writer has not closed
 	// yet: it is left for the scan after its close.
-	writing func(rel string) bool
+	writing func(rel string, changed time.Time) bool
 	status  *pairState // the daemon's view of the pair; nil in a one-shot run
 	unlock  func()     // releases the machine-wide lock on the destination; nil in a dry run
 	// intentsOpen counts work whose intent is noted (moves.go);

@@ -106,6 +106,8 @@ func sameContent(a, b *unix.Stat_t) bool {
 
 func mtimeOf(st *unix.Stat_t) time.Time { return time.Unix(st.Mtim.Unix()) }
 
+func ctimeOf(st *unix.Stat_t) time.Time { return time.Unix(st.Ctim.Unix()) }
+
 // permOf is the permission bits of a raw mode, as an fs.FileMode.
 func permOf(mode uint32) fs.FileMode {
 	m := fs.FileMode(mode & 0o777)

@@ -3,6 +3,7 @@ package sync
 import (
 	"context"
 	"errors"
+	"github.com/copyd/copyd/internal/lease"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -47,7 +48,7 @@ func copyFile(ctx context.Context, src, dst string, o writeOptions) (n int64, er
 	if before.Mode&unix.S_IFMT != unix.S_IFREG {
 		return 0, ErrSourceChanged
 	}
-	if modifiedWithin(time.Unix(before.Ctim.Unix()), o.holdWriters) && openForWriting(sfd) {
+	if modifiedWithin(time.Unix(before.Ctim.Unix()), o.holdWriters) && lease.OpenForWriting(sfd) {
 		return 0, errWriterOpen
 	}
 	if modifiedWithin(time.Unix(before.Mtim.Unix()), o.busyWithin) {

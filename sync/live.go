@@ -3,6 +3,7 @@ package sync
 import (
 	"context"
 	"errors"
+	"github.com/copyd/copyd/internal/lease"
 	"github.com/copyd/copyd/sync/settle"
 	"github.com/copyd/copyd/sync/workpool"
 	"io"
@@ -233,7 +234,7 @@ func (lp *livePair) serve(ctx context.Context, ready func()) {
 	lp.holdOpen = watcher.ReportsClose()
 	if lp.holdOpen {
 		src := lp.pair.Source
-		lp.settle.Probe = func(rel string) bool { return writerHolds(filepath.Join(src, filepath.FromSlash(rel))) }
+		lp.settle.Probe = func(rel string) bool { return lease.WriterHolds(filepath.Join(src, filepath.FromSlash(rel))) }
 	}
 	lp.queue = lp.pool.NewQueue(scansQueueFactor * lp.workers)
 	lp.inflight = make(map[settle.Work]bool)

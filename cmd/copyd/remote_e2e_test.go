@@ -474,3 +474,43 @@ func TestRemoteSecondCopydRefused(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	waitRemote(t, p, time.Second, map[string]string{"a": "a", "b": "b"})
 }
+
+// TestRemoteRunStartWaitsForTheWriter: a file a writer holds open, paused
+// half-way, when copyd run starts (its first pass meets it; no event was
+// seen) is not uploaded half-written; it arrives whole once closed.
+func TestRemoteRunStartWaitsForTheWriter(t *testing.T) {
+	srv := remoteServers(t)[0](t) // S3; the engine is the same for SFTP
+	base := t.TempDir()
+	src := filepath.Join(base, "src")
+	writeTree(t, src, map[string]string{"keep": "k"})
+	f, err := os.Create(filepath.Join(src, "log.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString("first half;"); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(base, "copyd.yaml")
+	yaml := fmt.Sprintf("state_dir: %s\nsettle: 50ms\nmax_delay: 30s\npairs:\n  - name: w\n    source: %s\n%s",
+		filepath.Join(base, "state"), src, srv.yaml)
+	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := srv.pair
+	p.Source = src
+	d := startRun(t, nil, "-c", cfg, "--log-format", "json")
+	d.waitWatching("w")
+	waitRemote(t, p, 10*time.Second, map[string]string{"keep": "k"})
+	time.Sleep(time.Second)
+	if got, err := remoteTree(t, p); err != nil || got["log.txt"] != "" {
+		t.Fatalf("a file still open for writing was uploaded at start: %q (%v)", got["log.txt"], err)
+	}
+	if _, err := f.WriteString("second half"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitRemote(t, p, 10*time.Second, map[string]string{"keep": "k", "log.txt": "first half;second half"})
+}

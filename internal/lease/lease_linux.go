@@ -1,4 +1,4 @@
-package sync
+package lease
 
 import (
 	"errors"
@@ -7,26 +7,26 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// writerHolds reports whether some process has the file path open for
+// WriterHolds reports whether some process has the file path open for
 // writing: the kernel refuses a read lease on such a file (EAGAIN). The
 // lease is taken and given back at once; a writer that opens the file in
 // between waits for microseconds. Where a lease cannot be taken (a file
 // of another user while copyd is not root, NFS, FUSE, a symlink now) it
 // reports false: the file settles as it would without the watcher's
 // close events.
-func writerHolds(path string) bool {
+func WriterHolds(path string) bool {
 	fd, err := nofollow.Open(path, unix.O_RDONLY|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return false
 	}
 	defer unix.Close(fd)
-	return openForWriting(fd)
+	return OpenForWriting(fd)
 }
 
-// openForWriting reports whether some process other than the caller has
+// OpenForWriting reports whether some process other than the caller has
 // the file open for writing, asked through fd (open read-only) the way
-// writerHolds asks.
-func openForWriting(fd int) bool {
+// WriterHolds asks.
+func OpenForWriting(fd int) bool {
 	_, err := unix.FcntlInt(uintptr(fd), unix.F_SETLEASE, unix.F_RDLCK)
 	if err == nil {
 		_, _ = unix.FcntlInt(uintptr(fd), unix.F_SETLEASE, unix.F_UNLCK)
