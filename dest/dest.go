@@ -70,6 +70,9 @@ type Features struct {
 	Modes          bool          // POSIX permission bits are kept
 	Owners         bool          // owner and group are kept (and can be set)
 	MtimePrecision time.Duration // how precise a kept modification time is
+	// MinTime and MaxTime bound the modification times kept (SFTP: 1970
+	// to 2106); zero: no bound. Put refuses a time outside them.
+	MinTime, MaxTime time.Time
 	Connections    int           // how many operations to run at once at most; 0: no limit
 }
 

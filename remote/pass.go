@@ -565,7 +565,7 @@ func (p *pass) fileUpToDate(ctx context.Context, rel string, e *srcEntry, rec *i
 			return false
 		}
 		sum = h
-	} else if !r.sameTime(de.ModTime, src.MtimeNs) {
+	} else if !r.sameTime(de.ModTime, r.keepable(time.Unix(0, src.MtimeNs)).UnixNano()) {
 		return false
 	} else if de.Hash != "" {
 		sum, _ = hex.DecodeString(de.Hash)
@@ -759,7 +759,7 @@ func (p *pass) folderMeta(ctx context.Context) {
 			continue // SFTP's setstat would follow a link
 		}
 		if r.feat.Folders {
-			m := dest.NoOwner(permOf(d.src.Mode), time.Unix(0, d.src.MtimeNs))
+			m := dest.NoOwner(permOf(d.src.Mode), r.keepable(time.Unix(0, d.src.MtimeNs)))
 			if r.owner {
 				m.UID, m.GID = int(d.src.UID), int(d.src.GID)
 			}

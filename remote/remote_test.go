@@ -689,3 +689,23 @@ func TestSyncFullDestinationDeletesFirst(t *testing.T) {
 		})
 	}
 }
+
+// TestSyncTimesTheDestinationCannotKeep: a file dated before 1970 (or
+// after 2106) is stored on SFTP with the nearest time SFTP carries, not
+// refused: its content is backed up, and the next sync copies nothing.
+func TestSyncTimesTheDestinationCannotKeep(t *testing.T) {
+	forEach(t, func(t *testing.T, b backend) {
+		src, state := t.TempDir(), t.TempDir()
+		writeFile(t, filepath.Join(src, "old.txt"), "from 1960", time.Date(1960, 5, 6, 7, 8, 9, 0, time.UTC))
+		writeFile(t, filepath.Join(src, "far.txt"), "from 2200", time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC))
+		p := b.pair(t, src)
+		if sum := run(t, p, state); sum.Copied != 2 || sum.Failed != 0 {
+			t.Fatalf("copied %d, failed %d; want 2, 0", sum.Copied, sum.Failed)
+		}
+		assertSame(t, srcTree(t, src), tree(t, p))
+		settle()
+		if sum := run(t, p, state); sum.Copied != 0 {
+			t.Errorf("the sync after: copied %d, want 0", sum.Copied)
+		}
+	})
+}

@@ -42,12 +42,25 @@ func racy(ctimeNs int64) bool {
 }
 
 // meta is what the destination keeps of a source entry besides content.
+// A time the destination cannot keep (SFTP carries 1970 to 2106) becomes
+// the nearest it can, with a warning: the content matters more.
 func (r *pairRun) meta(st *unix.Stat_t) dest.Meta {
-	m := dest.NoOwner(permOf(uint32(st.Mode)), mtimeOf(st))
+	m := dest.NoOwner(permOf(uint32(st.Mode)), r.keepable(mtimeOf(st)))
 	if r.owner {
 		m.UID, m.GID = int(st.Uid), int(st.Gid)
 	}
 	return m
+}
+
+// keepable is t, or the nearest time the destination can keep.
+func (r *pairRun) keepable(t time.Time) time.Time {
+	switch f := r.feat; {
+	case !f.MinTime.IsZero() && t.Before(f.MinTime):
+		return f.MinTime
+	case !f.MaxTime.IsZero() && t.After(f.MaxTime):
+		return f.MaxTime
+	}
+	return t
 }
 
 // putFile uploads the source file rel, listed with st, and records it. A
@@ -63,6 +76,9 @@ func (r *pairRun) putFile(ctx context.Context, rel string, listed *unix.Stat_t) 
 		return errChanged // another entry now: the next scan sees what
 	}
 	m := r.meta(&st)
+	if !m.ModTime.Equal(mtimeOf(&st)) {
+		r.log.Warn("the destination cannot keep this file's modification time; stored with the nearest it can", "path", rel, "mtime", mtimeOf(&st), "stored", m.ModTime)
+	}
 	var sum []byte
 	if st.Size <= bufferMax {
 		buf, err := readWhole(f, &st)
@@ -101,7 +117,7 @@ func (r *pairRun) putFile(ctx context.Context, rel string, listed *unix.Stat_t) 
 		sum = cr.h.Sum(nil)
 	}
 	r.put(rel, index.Record{Kind: index.File, Racy: racy(st.Ctim.Nano()), Src: identity(&st, ""),
-		Dst: index.Dest{Size: st.Size, MtimeNs: st.Mtim.Nano()}, Hash: sum, CopiedNs: time.Now().UnixNano()})
+		Dst: index.Dest{Size: st.Size, MtimeNs: m.ModTime.UnixNano()}, Hash: sum, CopiedNs: time.Now().UnixNano()})
 	r.progress.FilesDone.Add(1)
 	r.progress.BytesDone.Add(st.Size)
 	return nil

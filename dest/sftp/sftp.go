@@ -258,7 +258,8 @@ func (s *SFTP) String() string { return s.name }
 
 // Features: real folders and symlinks, modes, whole seconds.
 func (s *SFTP) Features() dest.Features {
-	return dest.Features{Folders: true, Symlinks: true, Modes: true, MtimePrecision: time.Second, Connections: s.cfg.Connections}
+	return dest.Features{Folders: true, Symlinks: true, Modes: true, MtimePrecision: time.Second, Connections: s.cfg.Connections,
+		MinTime: time.Unix(0, 0), MaxTime: maxTime}
 }
 
 // Close ends the connection.
