@@ -73,7 +73,7 @@ type Features struct {
 	// MinTime and MaxTime bound the modification times kept (SFTP: 1970
 	// to 2106); zero: no bound. Put refuses a time outside them.
 	MinTime, MaxTime time.Time
-	Connections    int           // how many operations to run at once at most; 0: no limit
+	Connections      int // how many operations to run at once at most; 0: no limit
 }
 
 // Destination is where copyd writes a pair's mirror. Its methods are safe
