@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"hash"
 	"io"
 	"os"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/copyd/copyd/dest"
 	"github.com/copyd/copyd/index"
+	"github.com/copyd/copyd/internal/nofollow"
 	"github.com/zeebo/blake3"
 	"golang.org/x/sys/unix"
 )
@@ -68,6 +70,11 @@ func (r *pairRun) keepable(t time.Time) time.Time {
 // errChanged and stores nothing.
 func (r *pairRun) putFile(ctx context.Context, rel string, listed *unix.Stat_t) error {
 	f, st, err := openSource(r.srcPath(rel))
+	if errors.Is(err, unix.ELOOP) {
+		// A folder on the path was swapped for a symlink: the path names
+		// nothing in the tree now (the next scan of its parent sees what).
+		err = fmt.Errorf("%s: %w", rel, nofollow.ErrSymlinkInPath)
+	}
 	if err != nil {
 		return &sourceError{err}
 	}
