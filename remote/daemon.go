@@ -490,7 +490,7 @@ func (r *pairRun) watch(ctx context.Context, t timings, ready func()) bool {
 		}
 		r.status.state.Store(int32(copysync.StateWatching))
 		if r.isPaused() && r.makeRoom(ctx) {
-			full = true // the copies that did not fit
+			full, listDest = true, true // the copies that did not fit; see Sync for the listing
 			continue
 		}
 		if ctx.Err() != nil || r.isPaused() {

@@ -37,6 +37,33 @@ func (r *pairRun) movable() bool {
 	return false
 }
 
+// sameFolder reports whether the source folder rel holds what the
+// records of the destination folder from describe: one of its entries
+// has its recorded name, device and inode (a recorded folder with no
+// entries qualifies at once). A folder's inode alone is no proof: rm -rf
+// old; mkdir new reuses it at once, and a "move" would copy the whole
+// old folder on S3.
+func (r *pairRun) sameFolder(ctx context.Context, rel, from string) bool {
+	if r.idx == nil {
+		return false
+	}
+	recs := r.idx.Dir(ctx, from)
+	if len(recs) == 0 {
+		return true
+	}
+	entries, err := listSource(r.srcPath(rel))
+	if err != nil {
+		return false
+	}
+	for i := range entries {
+		e := &entries[i]
+		if rec, ok := recs[e.name]; ok && e.err == nil && rec.Src.Ino == e.st.Ino && rec.Src.Dev == uint64(e.st.Dev) {
+			return true
+		}
+	}
+	return false
+}
+
 // renamedFrom returns the name, among the folder's records, that the new
 // source entry e was renamed from: a record of the same kind, device and
 // inode under a name the source no longer has, not claimed by another.

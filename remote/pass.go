@@ -68,6 +68,28 @@ func (r *pairRun) pass(ctx context.Context, scopes []scope, listDest bool, force
 	r.runPass(ctx, &pass{r: r, listDest: listDest}, scopes, forceDeep...)
 }
 
+// stillFull says, once, that the pair stops (sync) or pauses (run)
+// because its destination stayed full after deleting what it could, and
+// counts the path that did not fit as failed.
+func (r *pairRun) stillFull() {
+	p := r.paused.Load()
+	if p == nil || !r.pair.Delete || !errors.Is(*p, dest.ErrFull) || r.fullSaid {
+		return
+	}
+	r.fullSaid = true
+	what := "pair stopped, free space on the destination and run again"
+	if r.daemon {
+		what = "pair paused, it resumes by itself once the destination takes writes"
+		r.status.noteError(r.fullAt[0], r.fullAt[1], *p)
+	} else {
+		r.record(r.fullAt[0], r.fullAt[1], *p)
+	}
+	r.log.Error("destination is full, even after deleting what the source no longer has; "+what, "path", r.fullAt[1], "err", *p)
+}
+
+// roomWait is how long makeRoom waits for a store to free deleted space.
+const roomWait = 2 * time.Second
+
 // makeRoom is what a pair that mirrors deletions does when its
 // destination is full: a pass that only deletes what the source no
 // longer has (rsync's --delete-before, with every brake), so that the
@@ -83,16 +105,21 @@ func (r *pairRun) makeRoom(ctx context.Context) bool {
 	before := r.progress.Deleted.Load()
 	r.runPass(ctx, &pass{r: r, roomOnly: true}, []scope{{deep: true}})
 	freed := r.progress.Deleted.Load() - before
+	r.roomFreed += freed
+	if freed == 0 && !r.isPaused() && r.roomFreed > 0 && r.roomWaits < 2 {
+		// Some stores free space after a deletion returns (MinIO empties
+		// its trash in the background): wait, and try the copies again.
+		r.roomWaits++
+		r.log.Info("waiting for the destination to free the space of the deletions", "in", roomWait)
+		select {
+		case <-time.After(roomWait):
+		case <-ctx.Done():
+		}
+		return ctx.Err() == nil
+	}
 	if freed == 0 || r.isPaused() {
 		r.paused.CompareAndSwap(nil, err)
-		what := "pair stopped, free space on the destination and run again"
-		if r.daemon {
-			what = "pair paused, it resumes by itself once the destination takes writes"
-			r.status.noteError(r.fullAt[0], r.fullAt[1], *err)
-		} else {
-			r.record(r.fullAt[0], r.fullAt[1], *err)
-		}
-		r.log.Error("destination is full and deleting what the source no longer has made no room; "+what, "err", *err)
+		r.stillFull()
 		return false
 	}
 	r.log.Info("made room on the destination; copying the rest", "deleted", freed)
@@ -362,7 +389,7 @@ func (p *pass) scan(ctx context.Context, rel string, deep bool) {
 			if from, old, ok := renamedFrom(e, recs, present, claimed); ok {
 				claimed[from] = true
 				fromRel := relJoin(rel, from)
-				if e.isDir() && p.moveFolder(ctx, fromRel, crel) || e.isFile() && p.moveFile(ctx, fromRel, crel, e, old) {
+				if e.isDir() && r.sameFolder(ctx, crel, fromRel) && p.moveFolder(ctx, fromRel, crel) || e.isFile() && p.moveFile(ctx, fromRel, crel, e, old) {
 					seen[from], moved = true, true
 					rec = &old
 					if p.listDest {

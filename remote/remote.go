@@ -12,6 +12,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -115,8 +116,11 @@ func Sync(ctx context.Context, pairs []config.Pair, o Options) (copysync.Summary
 				if !r.makeRoom(ctx) {
 					break
 				}
-				r.pass(ctx, []scope{{deep: true}}, false)
+				// Listing: a store that filled up may have acknowledged an
+				// upload it did not keep (MinIO, a PUT cut by the full disk).
+				r.pass(ctx, []scope{{deep: true}}, true)
 			}
+			r.stillFull()
 			r.log.Info("pair done",
 				"files", r.progress.FilesDone.Load(), "bytes", r.progress.BytesDone.Load(),
 				"up_to_date", r.progress.UpToDate.Load(), "failed", r.progress.Failed.Load(),
@@ -156,9 +160,13 @@ type pairRun struct {
 	intentsKept atomic.Bool
 	restart     bool      // the daemon's watch ended because the source folder changed, not a pause
 	fullAt      [2]string // op and path where a pair with delete: true found its destination full
+	roomFreed   int64     // entries makeRoom deleted in this run
+	roomWaits   int       // times makeRoom waited for the store to free them
+	fullSaid    bool      // stillFull logged and counted the full destination
 
 	mu       sync.Mutex
 	failures []*copysync.FileError
+	failed   map[string]bool // paths whose failure is counted in this run
 	again    map[string]bool // folders the daemon scans again (a source changed while read)
 	paused   atomic.Pointer[error]
 }
@@ -306,9 +314,7 @@ func (r *pairRun) do(ctx context.Context, opName, rel string, op func() error) b
 		}
 		err := op()
 		if err == nil {
-			if r.idx != nil && r.daemon {
-				r.idx.Succeeded(rel)
-			}
+			r.succeeded(rel)
 			return true
 		}
 		if ctx.Err() != nil {
@@ -365,6 +371,12 @@ func (r *pairRun) fail(op, rel string, err error) {
 func (r *pairRun) record(op, rel string, err error) {
 	r.progress.Failed.Add(1)
 	r.status.noteError(op, rel, err)
+	r.mu.Lock()
+	if r.failed == nil {
+		r.failed = map[string]bool{}
+	}
+	r.failed[rel] = true
+	r.mu.Unlock()
 	if r.idx != nil {
 		r.idx.Fail(rel, op, err.Error(), time.Now())
 	}
@@ -373,6 +385,25 @@ func (r *pairRun) record(op, rel string, err error) {
 		r.failures = append(r.failures, &copysync.FileError{Pair: r.pair.Name, Op: op, Path: rel, Err: err})
 	}
 	r.mu.Unlock()
+}
+
+// succeeded notes that rel is in step: a failure of it earlier in this
+// run (a full destination that made room since, a dropped connection) is
+// no longer counted or listed.
+func (r *pairRun) succeeded(rel string) {
+	r.mu.Lock()
+	was := r.failed[rel]
+	if was {
+		delete(r.failed, rel)
+		r.failures = slices.DeleteFunc(r.failures, func(f *copysync.FileError) bool { return f.Path == rel })
+	}
+	r.mu.Unlock()
+	if was {
+		r.progress.Failed.Add(-1)
+	}
+	if r.idx != nil && (was || r.daemon) {
+		r.idx.Succeeded(rel)
+	}
 }
 
 // pause stops the pair's pass: the destination refuses writes or cannot

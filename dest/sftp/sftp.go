@@ -433,7 +433,7 @@ func (s *SFTP) Put(ctx context.Context, rel string, r io.Reader, size int64, m d
 	return s.do(ctx, func(c *psftp.Client) (err error) {
 		f, err := c.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 		if err != nil {
-			return err
+			return s.full(c, p, err, size)
 		}
 		defer func() {
 			if err != nil {
@@ -449,18 +449,18 @@ func (s *SFTP) Put(ctx context.Context, rel string, r io.Reader, size int64, m d
 			if errors.Is(err, dest.ErrShortSource) {
 				return fmt.Errorf("put %s: %w", rel, dest.ErrShortSource)
 			}
-			return s.full(c, p, err)
+			return s.full(c, p, err, size)
 		}
 		if s.fsync {
 			if err := f.Sync(); err != nil {
-				return s.full(c, p, err)
+				return s.full(c, p, err, size)
 			}
 		}
 		if err := f.Chmod(m.Mode & dest.ModeMask); err != nil {
 			return err
 		}
 		if err := f.Close(); err != nil {
-			return s.full(c, p, err)
+			return s.full(c, p, err, size)
 		}
 		if !m.ModTime.IsZero() {
 			if err := c.Chtimes(tmp, m.ModTime, m.ModTime); err != nil {
@@ -498,7 +498,7 @@ func (s *SFTP) rename(c *psftp.Client, from, to string) error {
 // full turns a generic write failure into dest.ErrFull when the server's
 // disk has no space left: SFTP version 3 has no code for it (OpenSSH
 // sends SSH_FX_FAILURE), but statvfs@openssh.com tells.
-func (s *SFTP) full(c *psftp.Client, p string, err error) error {
+func (s *SFTP) full(c *psftp.Client, p string, err error, need int64) error {
 	var se *psftp.StatusError
 	if !errors.As(err, &se) || se.Code != 4 { // SSH_FX_FAILURE
 		return err
@@ -506,7 +506,9 @@ func (s *SFTP) full(c *psftp.Client, p string, err error) error {
 	if _, ok := c.HasExtension("statvfs@openssh.com"); !ok {
 		return err
 	}
-	if st, serr := c.StatVFS(path.Dir(p)); serr == nil && (st.Bavail == 0 || st.Favail == 0) {
+	// SSH_FX_FAILURE says nothing more; the server's free space tells
+	// whether this upload (need bytes) could fit at all.
+	if st, serr := c.StatVFS(path.Dir(p)); serr == nil && (st.Bavail*st.Bsize < uint64(max(need, 1<<20)) || st.Favail == 0) {
 		return fmt.Errorf("%w: %w", dest.ErrFull, err)
 	}
 	return err
