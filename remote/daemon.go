@@ -319,6 +319,7 @@ type events struct {
 	first, last time.Time
 	poke        chan struct{}
 	degraded    bool
+	rootGone    bool // the watcher saw the source folder itself go
 	// writing holds the files a writer has written to and not closed
 	// yet, with the time of the first write: they are copied once
 	// closed, or as they are max_delay after that write.
@@ -377,6 +378,14 @@ func (e *events) note(ev watcher.Event) {
 		}
 		e.add(parentOf(ev.Rel), false)
 	case watcher.Closed, watcher.Removed:
+		if ev.Rel == "" && ev.Kind == watcher.Removed {
+			// The source folder itself was removed or moved away: its
+			// watches are gone (a folder made again in its place may
+			// even get its inode back).
+			e.rootGone = true
+			e.add("", false)
+			return
+		}
 		delete(e.writing, ev.Rel)
 		e.add(parentOf(ev.Rel), false)
 	default:
@@ -428,13 +437,16 @@ func (r *pairRun) watch(ctx context.Context, t timings, ready func()) bool {
 	if err != nil {
 		return false
 	}
+	ev := &events{scopes: map[string]bool{}, deep: map[string]bool{}, poke: make(chan struct{}, 1), writing: map[string]time.Time{}}
 	// rootChanged: the source folder was removed, or made again (another
 	// inode): its watches are gone, so the pair starts over.
 	rootChanged := func() bool {
+		ev.mu.Lock()
+		gone := ev.rootGone
+		ev.mu.Unlock()
 		now, err := lstatSource(r.pair.Source)
-		return err != nil || now.Ino != root.Ino || now.Dev != root.Dev
+		return gone || err != nil || now.Ino != root.Ino || now.Dev != root.Dev
 	}
-	ev := &events{scopes: map[string]bool{}, deep: map[string]bool{}, poke: make(chan struct{}, 1), writing: map[string]time.Time{}}
 	r.writing = func(rel string, changed time.Time) bool {
 		if ev.heldForWriter(rel, t.maxDelay) {
 			return true

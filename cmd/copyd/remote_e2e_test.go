@@ -80,6 +80,20 @@ func minioClient(t *testing.T) *minio.Client {
 	return lastMinIO
 }
 
+// remoteConfig writes base/NAME.yaml: one pair NAME from src to srv's
+// destination, its state in base, with the top-level settings top (e.g.
+// "settle: 50ms\n") and pair settings pair (e.g. "    delete: true\n").
+func remoteConfig(t *testing.T, base, name, src string, srv remoteServer, top, pair string) string {
+	t.Helper()
+	cfg := filepath.Join(base, name+".yaml")
+	yaml := fmt.Sprintf("state_dir: %s\n%spairs:\n  - name: %s\n    source: %s\n%s%s",
+		filepath.Join(base, "state-"+name), top, name, src, pair, srv.yaml)
+	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
 // remoteTree reads a remote destination back: path → content ("->
 // target" for a symlink, "/" for a folder).
 func remoteTree(t *testing.T, p config.Pair) (map[string]string, error) {
@@ -159,12 +173,7 @@ func TestRemoteSyncCheckAndRun(t *testing.T) {
 			if err := os.Symlink("docs/b.md", filepath.Join(src, "link")); err != nil {
 				t.Fatal(err)
 			}
-			cfg := filepath.Join(base, "copyd.yaml")
-			yaml := fmt.Sprintf("state_dir: %s\nsettle: 50ms\npairs:\n  - name: home\n    source: %s\n    delete: true\n%s",
-				filepath.Join(base, "state"), src, srv.yaml)
-			if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			cfg := remoteConfig(t, base, "home", src, srv, "settle: 50ms\n", "    delete: true\n")
 			p := srv.pair
 			p.Source = src
 
@@ -297,12 +306,7 @@ func TestRemoteRunWaitsForTheWriter(t *testing.T) {
 			base := t.TempDir()
 			src := filepath.Join(base, "src")
 			writeTree(t, src, map[string]string{"keep": "k"})
-			cfg := filepath.Join(base, "copyd.yaml")
-			yaml := fmt.Sprintf("state_dir: %s\nsettle: 50ms\nmax_delay: 30s\npairs:\n  - name: w\n    source: %s\n%s",
-				filepath.Join(base, "state"), src, srv.yaml)
-			if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			cfg := remoteConfig(t, base, "w", src, srv, "settle: 50ms\nmax_delay: 30s\n", "")
 			p := srv.pair
 			p.Source = src
 			d := startRun(t, nil, "-c", cfg, "--log-format", "json")
@@ -342,12 +346,7 @@ func TestRemoteRunSourceMadeAgain(t *testing.T) {
 	base := t.TempDir()
 	src := filepath.Join(base, "src")
 	writeTree(t, src, map[string]string{"a0": "zero"})
-	cfg := filepath.Join(base, "copyd.yaml")
-	yaml := fmt.Sprintf("state_dir: %s\nsettle: 50ms\npairs:\n  - name: again\n    source: %s\n    delete: true\n%s",
-		filepath.Join(base, "state"), src, srv.yaml)
-	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	cfg := remoteConfig(t, base, "again", src, srv, "settle: 50ms\n", "    delete: true\n")
 	p := srv.pair
 	p.Source = src
 	d := startRun(t, nil, "-c", cfg, "--log-format", "json")
@@ -380,11 +379,7 @@ func TestRemoteKilledMidUploadLeavesNothing(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(src, "big"), big, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			cfg := filepath.Join(base, "copyd.yaml")
-			yaml := fmt.Sprintf("state_dir: %s\npairs:\n  - name: k\n    source: %s\n%s", filepath.Join(base, "state"), src, srv.yaml)
-			if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			cfg := remoteConfig(t, base, "k", src, srv, "", "")
 			p := srv.pair
 			p.Source = src
 			// leftovers reports what an interrupted upload of big left.
@@ -450,13 +445,7 @@ func TestRemoteSecondCopydRefused(t *testing.T) {
 	mk := func(name string, files map[string]string) string {
 		src := filepath.Join(base, name)
 		writeTree(t, src, files)
-		cfg := filepath.Join(base, name+".yaml")
-		yaml := fmt.Sprintf("state_dir: %s\nsettle: 50ms\npairs:\n  - name: %s\n    source: %s\n    delete: true\n%s",
-			filepath.Join(base, "state-"+name), name, src, srv.yaml)
-		if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return cfg
+		return remoteConfig(t, base, name, src, srv, "settle: 50ms\n", "    delete: true\n")
 	}
 	first := mk("first", map[string]string{"a": "a", "b": "b"})
 	second := mk("second", map[string]string{"only": "o"})
@@ -491,12 +480,7 @@ func TestRemoteRunStartWaitsForTheWriter(t *testing.T) {
 	if _, err := f.WriteString("first half;"); err != nil {
 		t.Fatal(err)
 	}
-	cfg := filepath.Join(base, "copyd.yaml")
-	yaml := fmt.Sprintf("state_dir: %s\nsettle: 50ms\nmax_delay: 30s\npairs:\n  - name: w\n    source: %s\n%s",
-		filepath.Join(base, "state"), src, srv.yaml)
-	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	cfg := remoteConfig(t, base, "w", src, srv, "settle: 50ms\nmax_delay: 30s\n", "")
 	p := srv.pair
 	p.Source = src
 	d := startRun(t, nil, "-c", cfg, "--log-format", "json")

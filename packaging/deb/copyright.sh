@@ -71,11 +71,31 @@ paragraph() {
   if [ "$short" = Apache-2.0 ] && head -c 200 "$dir/$lic" | grep -q 'Apache License'; then
     # the plain Apache-2.0 text: Debian ships it once for all
     printf 'License: Apache-2.0\n On Debian systems the full text of the Apache License 2.0 is in\n /usr/share/common-licenses/Apache-2.0.\n'
+  elif grep -q 'TERMS AND CONDITIONS FOR USE, REPRODUCTION, AND DISTRIBUTION' "$dir/$lic"; then
+    # several licenses in one file, the Apache-2.0 text among them
+    # (klauspost/compress): the other texts verbatim, Apache-2.0 by
+    # reference, as lintian asks (copyright-file-contains-full-apache-2-license)
+    printf 'License: %s\n' "$short"
+    withoutApache "$dir/$lic" > "$tmpdir/lic"
+    dep5text "$tmpdir/lic"
+    printf ' .\n The Apache License 2.0 part: on Debian systems its full text is in\n /usr/share/common-licenses/Apache-2.0.\n'
   else
     printf 'License: %s\n' "$short"
     dep5text "$dir/$lic"
   fi
 }
+
+# withoutApache FILE: FILE without the Apache License 2.0 text in it (from
+# its "Apache License" title through the end of its appendix).
+withoutApache() {
+  awk '
+    /^[[:space:]]*Apache License[[:space:]]*$/ { skip = 1 }
+    !skip { print }
+    skip && /limitations under the License\./ { skip = 0 }
+  ' "$1"
+}
+tmpdir=$(mktemp -d)
+trap 'rm -rf "$tmpdir"' EXIT
 
 cat <<HEAD
 Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
