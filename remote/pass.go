@@ -786,7 +786,7 @@ func (p *pass) folderMeta(ctx context.Context) {
 			continue // SFTP's setstat would follow a link
 		}
 		if r.feat.Folders {
-			m := dest.NoOwner(permOf(d.src.Mode), r.keepable(time.Unix(0, d.src.MtimeNs)))
+			m := dest.NoOwner(dest.FileMode(d.src.Mode), r.keepable(time.Unix(0, d.src.MtimeNs)))
 			if r.owner {
 				m.UID, m.GID = int(d.src.UID), int(d.src.GID)
 			}

@@ -229,7 +229,7 @@ func writeFile(t *testing.T, p, content string, mtime time.Time) {
 }
 
 // settle waits out the racy window, so records taken now are proof.
-func settle() { time.Sleep(coarseWindow) }
+func settle() { time.Sleep(copysync.SettleWindow(0)) }
 
 var epoch = time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
 

@@ -107,18 +107,3 @@ func sameContent(a, b *unix.Stat_t) bool {
 func mtimeOf(st *unix.Stat_t) time.Time { return time.Unix(st.Mtim.Unix()) }
 
 func ctimeOf(st *unix.Stat_t) time.Time { return time.Unix(st.Ctim.Unix()) }
-
-// permOf is the permission bits of a raw mode, as an fs.FileMode.
-func permOf(mode uint32) fs.FileMode {
-	m := fs.FileMode(mode & 0o777)
-	if mode&unix.S_ISUID != 0 {
-		m |= fs.ModeSetuid
-	}
-	if mode&unix.S_ISGID != 0 {
-		m |= fs.ModeSetgid
-	}
-	if mode&unix.S_ISVTX != 0 {
-		m |= fs.ModeSticky
-	}
-	return m
-}

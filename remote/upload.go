@@ -16,6 +16,7 @@ import (
 	"github.com/copyd/copyd/dest"
 	"github.com/copyd/copyd/index"
 	"github.com/copyd/copyd/internal/nofollow"
+	copysync "github.com/copyd/copyd/sync"
 	"github.com/zeebo/blake3"
 	"golang.org/x/sys/unix"
 )
@@ -25,29 +26,17 @@ import (
 // proves the bytes whole before anything is sent.
 const bufferMax = 8 << 20
 
-// racyWindow and coarseWindow are the local engine's (sync/memory.go): a
-// record taken within them of the source's last change is confirmed by a
-// hash before it is trusted.
-const (
-	racyWindow   = 100 * time.Millisecond
-	coarseWindow = 2*time.Second + racyWindow
-)
-
 // racy reports whether a record of a source changed at ctimeNs, taken now,
 // is no proof on its own: a later change could carry the same ctime.
 func racy(ctimeNs int64) bool {
-	w := racyWindow
-	if ctimeNs%int64(time.Second) == 0 {
-		w = coarseWindow
-	}
-	return time.Now().UnixNano()-ctimeNs < int64(w)
+	return time.Now().UnixNano()-ctimeNs < int64(copysync.SettleWindow(ctimeNs))
 }
 
 // meta is what the destination keeps of a source entry besides content.
 // A time the destination cannot keep (SFTP carries 1970 to 2106) becomes
 // the nearest it can, with a warning: the content matters more.
 func (r *pairRun) meta(st *unix.Stat_t) dest.Meta {
-	m := dest.NoOwner(permOf(uint32(st.Mode)), r.keepable(mtimeOf(st)))
+	m := dest.NoOwner(dest.FileMode(uint32(st.Mode)), r.keepable(mtimeOf(st)))
 	if r.owner {
 		m.UID, m.GID = int(st.Uid), int(st.Gid)
 	}

@@ -26,9 +26,10 @@ const racyWindow = 100 * time.Millisecond
 // lands on a whole second and is compared once more: harmless.
 const coarseWindow = 2*time.Second + racyWindow
 
-// settleWindow is how long after the change time ctimeNs a look at the
-// entry must come for its record to prove anything.
-func settleWindow(ctimeNs int64) time.Duration {
+// SettleWindow is how long after the change time ctimeNs a look at the
+// entry must come for its record to prove anything (the remote engine
+// uses the same rule).
+func SettleWindow(ctimeNs int64) time.Duration {
 	if ctimeNs%int64(time.Second) == 0 {
 		return coarseWindow
 	}
@@ -117,7 +118,7 @@ func (r *pairRun) recordCopy(rel string, id copyIdentity) {
 func (r *pairRun) put(rel string, rec index.Record) {
 	now := time.Now().UnixNano()
 	rec.CopiedNs = now
-	rec.Racy = now-rec.Src.CtimeNs < int64(settleWindow(rec.Src.CtimeNs))
+	rec.Racy = now-rec.Src.CtimeNs < int64(SettleWindow(rec.Src.CtimeNs))
 	r.idx.Put(rel, rec)
 }
 
@@ -131,7 +132,7 @@ func (r *pairRun) forget(rel string) {
 
 // dirCtimeMargin: a folder's ctime is recorded only when it is older than
 // the pass by this much (coarseWindow where the destination keeps whole
-// seconds, see settleWindow). A change made after copyd's stat, in the
+// seconds, see SettleWindow). A change made after copyd's stat, in the
 // same timestamp tick, would keep the ctime; a change a tick later cannot.
 const dirCtimeMargin = time.Second
 
@@ -153,7 +154,7 @@ func (r *pairRun) rememberDir(rel string, src, dst fs.FileInfo, rec *index.Recor
 	s = index.Source{Dev: s.Dev, Ino: s.Ino}
 	ctime := d.CtimeNs
 	d = index.Dest{Ino: d.Ino}
-	if listed && ctime < r.started.Add(-max(dirCtimeMargin, settleWindow(ctime))).UnixNano() {
+	if listed && ctime < r.started.Add(-max(dirCtimeMargin, SettleWindow(ctime))).UnixNano() {
 		d.CtimeNs = ctime
 	}
 	if rec != nil && rec.Kind == index.Dir && rec.Src == s && rec.Dst == d {

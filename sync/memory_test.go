@@ -17,8 +17,8 @@ func TestSettleWindow(t *testing.T) {
 		{"even second (FAT)", 1_765_000_002_000_000_000, coarseWindow},
 	}
 	for _, tt := range tests {
-		if got := settleWindow(tt.ctime); got != tt.want {
-			t.Errorf("%s: settleWindow(%d) = %v, want %v", tt.name, tt.ctime, got, tt.want)
+		if got := SettleWindow(tt.ctime); got != tt.want {
+			t.Errorf("%s: SettleWindow(%d) = %v, want %v", tt.name, tt.ctime, got, tt.want)
 		}
 	}
 	if coarseWindow <= 2*time.Second {
