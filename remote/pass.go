@@ -392,8 +392,10 @@ func (p *pass) scan(ctx context.Context, rel string, deep bool) {
 				if e.isDir() && r.sameFolder(ctx, crel, fromRel) && p.moveFolder(ctx, fromRel, crel) || e.isFile() && p.moveFile(ctx, fromRel, crel, e, old) {
 					seen[from], moved = true, true
 					rec = &old
-					if p.listDest {
-						de, inDst = dest.Entry{Name: e.name, Kind: dest.Dir}, e.isDir()
+					if p.listDest && e.isDir() {
+						// The listing was taken before the move: the folder
+						// is on the server now (ensureFolder makes none).
+						de, inDst = dest.Entry{Name: e.name, Kind: dest.Dir}, true
 					}
 				}
 			}
